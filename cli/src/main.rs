@@ -1,0 +1,92 @@
+//! `pixelfront`: one binary for people and scripts (SPEC §11).
+//!
+//! Exit codes: 0 success; 2 rejected input (a corrupt, unsupported or over-limit image, a
+//! request the edge would answer with 400, or bad command-line usage); 1 anything else (an
+//! unreadable file, an unwritable output folder). Errors go to stderr; nothing panics on input.
+
+mod render_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Pixelfront: image origin and delivery.
+#[derive(Parser, Debug)]
+#[command(name = "pixelfront", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render the 8 standard variants of one image (or one request with --query) into a folder.
+    Render(render_cmd::RenderArgs),
+    /// Print the derived object key of a request path (SPEC §3), or exit 2 with the 400 reason.
+    Normalize(NormalizeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct NormalizeArgs {
+    /// The viewer's Accept header, used to resolve fmt=auto.
+    #[arg(long)]
+    accept: Option<String>,
+    /// The request, '/img/{tenant}/v{N}/{key}?{query}'.
+    uri: String,
+}
+
+/// A command failure with the exit code it maps to.
+pub struct Failure {
+    code: u8,
+    message: String,
+    /// Print the message alone (no `pixelfront:` prefix), e.g. a 400 reason.
+    bare: bool,
+}
+
+impl Failure {
+    /// Exit 2: the input was rejected (the user's image or request is at fault).
+    pub fn rejected(message: impl ToString) -> Self {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+            bare: false,
+        }
+    }
+
+    /// Exit 1: an environment problem (I/O).
+    pub fn io(message: impl ToString) -> Self {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+            bare: false,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render_cmd::run(args),
+        Command::Normalize(args) => normalize(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.bare => {
+            eprintln!("{}", f.message);
+            ExitCode::from(f.code)
+        }
+        Err(f) => {
+            eprintln!("pixelfront: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn normalize(args: NormalizeArgs) -> Result<(), Failure> {
+    // The reason is printed exactly as the edge returns it (edge/normalize.mjs prints the same).
+    let n = pixelfront::normalize_uri(&args.uri, args.accept.as_deref()).map_err(|r| Failure {
+        bare: true,
+        ..Failure::rejected(r)
+    })?;
+    println!("{}", n.derived_key());
+    Ok(())
+}

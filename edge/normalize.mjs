@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+//! `node edge/normalize.mjs [--accept <value>] '<path>?<query>'`: the edge twin of
+//! `pixelfront normalize` (SPEC §11), same arguments, same output.
+//!
+//! Runs the real CloudFront Function file (`edge/viewer-request.js`) through the event harness
+//! (`edge/harness.mjs`), never a copy of its logic. Prints the derived object key (no leading
+//! slash) and exits 0; on a rejection prints the 400 reason to stderr and exits 2; a usage
+//! error prints the problem and the usage line to stderr and exits 2; `--help` prints the usage
+//! to stdout and exits 0.
+
+import { runViewerRequest } from './harness.mjs';
+
+const USAGE = "usage: node edge/normalize.mjs [--accept <value>] '<path>?<query>'";
+
+/** Parse argv into {help} | {accept, uri} | {error}. */
+function parseArgs(argv) {
+  let accept;
+  const positional = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    } else if (a === '--help' || a === '-h') {
+      return { help: true };
+    } else if (a === '--accept') {
+      if (i + 1 >= argv.length) return { error: "option '--accept' needs a value" };
+      if (accept !== undefined) return { error: "option '--accept' given more than once" };
+      accept = argv[++i];
+    } else if (a.startsWith('--accept=')) {
+      if (accept !== undefined) return { error: "option '--accept' given more than once" };
+      accept = a.slice('--accept='.length);
+    } else if (a.startsWith('-') && a !== '-') {
+      return { error: `unknown option '${a}'` };
+    } else {
+      positional.push(a);
+    }
+  }
+  if (positional.length !== 1) {
+    return { error: positional.length ? 'expected exactly one URI' : "missing '<path>?<query>'" };
+  }
+  return { accept, uri: positional[0] };
+}
+
+function main(argv) {
+  const args = parseArgs(argv);
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.error) {
+    process.stderr.write(`error: ${args.error}\n${USAGE}\n`);
+    return 2;
+  }
+  // Like the Rust normalize_uri: the query is everything after the first '?'.
+  const q = args.uri.indexOf('?');
+  const result = runViewerRequest({
+    uri: q < 0 ? args.uri : args.uri.slice(0, q),
+    querystring: q < 0 ? '' : args.uri.slice(q + 1),
+    accept: args.accept,
+  });
+  if (result.statusCode === 400) {
+    process.stderr.write(`${result.body.data}\n`);
+    return 2;
+  }
+  if (typeof result.uri === 'string' && result.uri.startsWith('/') && result.statusCode === undefined) {
+    process.stdout.write(`${result.uri.slice(1)}\n`);
+    return 0;
+  }
+  process.stderr.write(`error: unexpected function result ${JSON.stringify(result)}\n`);
+  return 1;
+}
+
+process.exitCode = main(process.argv.slice(2));

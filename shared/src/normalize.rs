@@ -1,0 +1,450 @@
+//! Request normalization (SPEC §2–§3): path + query + `Accept` → canonical request → derived
+//! object key, or a typed rejection with a short reason.
+//!
+//! Pure code. The same rules run in the CloudFront Function (`edge/viewer-request.js`); one
+//! vectors file (`tests/vectors/normalize.json`) drives the tests of both, and the rejection
+//! reasons are part of that contract, byte for byte.
+//!
+//! Values are taken exactly as they appear in the raw query string: nothing is percent-decoded,
+//! so `w=%33%32` is not an integer and is rejected, and `%77=320` is an unknown parameter and
+//! is dropped.
+
+use crate::policy::{Format, Policy};
+use std::fmt;
+
+/// A validated `/img/{tenant}/v{N}/{key}` path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssetPath {
+    /// Tenant id, `[a-z0-9][a-z0-9-]{0,62}`.
+    pub tenant: String,
+    /// Version of the original, 1..=999,999,999.
+    pub version: u32,
+    /// Asset key: `/`-separated segments of `[A-Za-z0-9._~-]`, at most 512 bytes.
+    pub key: String,
+}
+
+impl AssetPath {
+    /// The asset's identity without a version, `{tenant}/{key}` (the original's S3 key).
+    pub fn asset_id(&self) -> String {
+        format!("{}/{}", self.tenant, self.key)
+    }
+
+    /// The derived-object prefix of this version, `{tenant}/v{N}/{key}`.
+    pub fn version_prefix(&self) -> String {
+        format!("{}/v{}/{}", self.tenant, self.version, self.key)
+    }
+}
+
+/// The canonical form of the four parameters that affect the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Canonical {
+    /// Output format (`auto` already resolved).
+    pub fmt: Format,
+    /// Width in pixels, a breakpoint, if requested.
+    pub w: Option<u32>,
+    /// Height in pixels, a breakpoint, if requested.
+    pub h: Option<u32>,
+    /// Quality step 30..=100; `None` exactly when `fmt` is PNG.
+    pub q: Option<u8>,
+}
+
+impl Canonical {
+    /// The canonical query string: `fmt`, `h`, `q`, `w` in that order, absent ones omitted.
+    pub fn query(&self) -> String {
+        let mut parts = vec![format!("fmt={}", self.fmt.as_str())];
+        if let Some(h) = self.h {
+            parts.push(format!("h={h}"));
+        }
+        if let Some(q) = self.q {
+            parts.push(format!("q={q}"));
+        }
+        if let Some(w) = self.w {
+            parts.push(format!("w={w}"));
+        }
+        parts.join("&")
+    }
+
+    /// The derivative name, e.g. `w320-q80.webp`, `w640.png`, `orig.png`.
+    pub fn derivative_name(&self) -> String {
+        let mut parts = Vec::with_capacity(3);
+        if let Some(w) = self.w {
+            parts.push(format!("w{w}"));
+        }
+        if let Some(h) = self.h {
+            parts.push(format!("h{h}"));
+        }
+        if let Some(q) = self.q {
+            parts.push(format!("q{q}"));
+        }
+        let stem = if parts.is_empty() {
+            "orig".to_string()
+        } else {
+            parts.join("-")
+        };
+        format!("{stem}.{}", self.fmt.as_str())
+    }
+}
+
+/// A fully normalized request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Normalized {
+    /// Which asset and version.
+    pub asset: AssetPath,
+    /// Which rendering of it.
+    pub canonical: Canonical,
+}
+
+impl Normalized {
+    /// The derived object key `{tenant}/v{N}/{key}/{derivative-name}` (SPEC §6).
+    pub fn derived_key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.asset.version_prefix(),
+            self.canonical.derivative_name()
+        )
+    }
+}
+
+/// Which parameter a value rejection is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// Output format.
+    Fmt,
+    /// Height.
+    H,
+    /// Quality.
+    Q,
+    /// Width.
+    W,
+}
+
+impl Param {
+    fn name(self) -> &'static str {
+        match self {
+            Param::Fmt => "fmt",
+            Param::H => "h",
+            Param::Q => "q",
+            Param::W => "w",
+        }
+    }
+
+    fn from_lower(name: &str) -> Option<Param> {
+        match name {
+            "fmt" => Some(Param::Fmt),
+            "h" => Some(Param::H),
+            "q" => Some(Param::Q),
+            "w" => Some(Param::W),
+            _ => None,
+        }
+    }
+}
+
+/// Why a request was rejected (HTTP 400). `Display` is the short plain-text reason returned to
+/// the viewer; the edge function produces the same strings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// The path is not `/img/{tenant}/v{N}/{key}`.
+    BadPath,
+    /// The tenant segment breaks `[a-z0-9][a-z0-9-]{0,62}`.
+    BadTenant,
+    /// The version segment is not `v` + a positive integer without leading zeros (< 10^9).
+    BadVersion,
+    /// A key segment is empty, `.`/`..`, or has a character outside `[A-Za-z0-9._~-]`.
+    BadKey,
+    /// The key is longer than the policy's `max_key_bytes`.
+    KeyTooLong,
+    /// An allowlisted parameter appears more than once (names compared case-insensitively).
+    Duplicate(Param),
+    /// An allowlisted parameter has an empty, non-integer, out-of-range or unknown value.
+    BadValue(Param),
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = Policy::get();
+        match self {
+            Reject::BadPath => f.write_str("bad path: expected /img/{tenant}/v{N}/{key}"),
+            Reject::BadTenant => f.write_str("bad tenant"),
+            Reject::BadVersion => f.write_str("bad version"),
+            Reject::BadKey => f.write_str("bad key"),
+            Reject::KeyTooLong => write!(f, "key longer than {} bytes", p.max_key_bytes),
+            Reject::Duplicate(param) => write!(f, "duplicate parameter {}", param.name()),
+            Reject::BadValue(Param::Fmt) => {
+                f.write_str("bad fmt: expected jpeg, jpg, webp, avif, png or auto")
+            }
+            Reject::BadValue(Param::Q) => f.write_str("bad q: expected an integer 1..100"),
+            Reject::BadValue(param) => write!(
+                f,
+                "bad {}: expected an integer 1..{}",
+                param.name(),
+                p.max_dimension_param
+            ),
+        }
+    }
+}
+
+/// Normalize a request URI (`/img/...?...`, the query optional) with its `Accept` header.
+pub fn normalize_uri(uri: &str, accept: Option<&str>) -> Result<Normalized, Reject> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    normalize(path, query, accept)
+}
+
+/// Normalize a path and a raw query string (without `?`) with its `Accept` header.
+pub fn normalize(path: &str, query: &str, accept: Option<&str>) -> Result<Normalized, Reject> {
+    let asset = parse_path(path)?;
+    let canonical = canonicalize_query(query, accept)?;
+    Ok(Normalized { asset, canonical })
+}
+
+/// Validate `/img/{tenant}/v{N}/{key}` (SPEC §2). Checks run in a fixed order (prefix and
+/// segment count, tenant, version, key length, key segments) so that the first failure is the
+/// reason, identically at the edge.
+pub fn parse_path(path: &str) -> Result<AssetPath, Reject> {
+    let rest = path.strip_prefix("/img/").ok_or(Reject::BadPath)?;
+    let mut parts = rest.splitn(3, '/');
+    let (tenant, version, key) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(t), Some(v), Some(k)) => (t, v, k),
+        _ => return Err(Reject::BadPath),
+    };
+    if !valid_tenant(tenant) {
+        return Err(Reject::BadTenant);
+    }
+    let version = parse_version(version).ok_or(Reject::BadVersion)?;
+    if key.len() > Policy::get().max_key_bytes {
+        return Err(Reject::KeyTooLong);
+    }
+    if !valid_key(key) {
+        return Err(Reject::BadKey);
+    }
+    Ok(AssetPath {
+        tenant: tenant.to_string(),
+        version,
+        key: key.to_string(),
+    })
+}
+
+/// `[a-z0-9][a-z0-9-]{0,62}`.
+pub fn valid_tenant(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+/// One or more `/`-separated segments of `[A-Za-z0-9._~-]`, none empty, `.` or `..`, at most
+/// `max_key_bytes` bytes.
+pub fn valid_key(key: &str) -> bool {
+    key.len() <= Policy::get().max_key_bytes
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'~' | b'-'))
+        })
+}
+
+fn parse_version(seg: &str) -> Option<u32> {
+    let digits = seg.strip_prefix('v')?;
+    let ok = !digits.is_empty()
+        && digits.len() <= 9
+        && !digits.starts_with('0')
+        && digits.bytes().all(|c| c.is_ascii_digit());
+    if ok {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Canonicalize a raw query string (without `?`) and resolve `fmt=auto` from `Accept`.
+pub fn canonicalize_query(query: &str, accept: Option<&str>) -> Result<Canonical, Reject> {
+    // Collect the allowlisted parameters; remember the first duplicate by first appearance.
+    let mut seen: [(Option<&str>, usize, usize); 4] = [(None, 0, usize::MAX); 4];
+    for (idx, piece) in query.split('&').filter(|p| !p.is_empty()).enumerate() {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let Some(param) = Param::from_lower(&name.to_ascii_lowercase()) else {
+            continue;
+        };
+        let slot = &mut seen[param as usize];
+        if slot.1 == 0 {
+            slot.0 = Some(value);
+            slot.2 = idx;
+        }
+        slot.1 += 1;
+    }
+    if let Some((i, _)) = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.1 > 1)
+        .min_by_key(|(_, s)| s.2)
+    {
+        let param = [Param::Fmt, Param::H, Param::Q, Param::W][i];
+        return Err(Reject::Duplicate(param));
+    }
+    let [fmt, h, q, w] = seen.map(|s| s.0);
+    let policy = Policy::get();
+
+    let fmt = match fmt.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") => resolve_auto(accept),
+        Some("jpeg" | "jpg") => Format::Jpeg,
+        Some("webp") => Format::Webp,
+        Some("avif") => Format::Avif,
+        Some("png") => Format::Png,
+        Some(_) => return Err(Reject::BadValue(Param::Fmt)),
+    };
+    let dim = |v: Option<&str>, p: Param| -> Result<Option<u32>, Reject> {
+        v.map(|v| {
+            parse_int(v, policy.max_dimension_param)
+                .map(|px| policy.snap_dimension(px))
+                .ok_or(Reject::BadValue(p))
+        })
+        .transpose()
+    };
+    let h = dim(h, Param::H)?;
+    let q = q
+        .map(|v| parse_int(v, 100).ok_or(Reject::BadValue(Param::Q)))
+        .transpose()?;
+    let w = dim(w, Param::W)?;
+
+    let q = if fmt.has_quality() {
+        q.and_then(|q| u8::try_from(q).ok())
+            .map(|q| policy.snap_quality(q))
+            .or_else(|| policy.default_quality(fmt))
+    } else {
+        None
+    };
+    Ok(Canonical { fmt, w, h, q })
+}
+
+/// A decimal integer of ASCII digits (leading zeros allowed) in `1..=max`.
+fn parse_int(v: &str, max: u32) -> Option<u32> {
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let n: u32 = v.parse().ok()?;
+    (1..=max).contains(&n).then_some(n)
+}
+
+/// Resolve `fmt=auto`: `image/avif` in `Accept` → AVIF, else `image/webp` → WebP, else JPEG.
+///
+/// Media ranges are compared case-insensitively; a range with `q=0` counts as refused.
+/// Wildcards (`image/*`, `*/*`) do not select a modern format.
+pub fn resolve_auto(accept: Option<&str>) -> Format {
+    let accepts = |wanted: &str| -> bool {
+        accept.unwrap_or("").split(',').any(|range| {
+            let mut it = range.split(';');
+            let ty = it.next().unwrap_or("").trim();
+            ty.eq_ignore_ascii_case(wanted)
+                && !it.any(|param| {
+                    let param = param.trim();
+                    param
+                        .strip_prefix("q=")
+                        .or_else(|| param.strip_prefix("Q="))
+                        .is_some_and(is_zero_qvalue)
+                })
+        })
+    };
+    if accepts("image/avif") {
+        Format::Avif
+    } else if accepts("image/webp") {
+        Format::Webp
+    } else {
+        Format::Jpeg
+    }
+}
+
+/// `0`, `0.`, `0.0`, `0.00` or `0.000` (RFC 9110 qvalue of zero).
+fn is_zero_qvalue(v: &str) -> bool {
+    match v.strip_prefix('0') {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('.')
+            .is_some_and(|d| d.len() <= 3 && d.bytes().all(|c| c == b'0')),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_example() {
+        let n = normalize_uri(
+            "/img/acme/v3/photos/cat.jpg?W=287&utm_source=x&fmt=WEBP",
+            Some("image/avif,image/webp,*/*"),
+        )
+        .unwrap();
+        assert_eq!(n.canonical.query(), "fmt=webp&q=80&w=320");
+        assert_eq!(n.derived_key(), "acme/v3/photos/cat.jpg/w320-q80.webp");
+    }
+
+    #[test]
+    fn derivative_names_table() {
+        let c = |fmt, w, h, q| Canonical { fmt, w, h, q };
+        for (canonical, want) in [
+            (c(Format::Webp, Some(320), None, Some(80)), "w320-q80.webp"),
+            (c(Format::Webp, Some(160), Some(160), Some(75)), "w160-h160-q75.webp"),
+            (c(Format::Jpeg, None, None, Some(80)), "q80.jpeg"),
+            (c(Format::Png, Some(640), None, None), "w640.png"),
+            (c(Format::Png, None, None, None), "orig.png"),
+            (c(Format::Avif, None, Some(96), Some(60)), "h96-q60.avif"),
+        ] {
+            assert_eq!(canonical.derivative_name(), want);
+        }
+    }
+
+    #[test]
+    fn accept_resolution_table() {
+        for (accept, want) in [
+            (None, Format::Jpeg),
+            (Some(""), Format::Jpeg),
+            (Some("*/*"), Format::Jpeg),
+            (Some("image/webp"), Format::Webp),
+            (Some("image/avif,image/webp"), Format::Avif),
+            (Some("IMAGE/AVIF"), Format::Avif),
+            (Some("image/avif;q=0, image/webp;q=0.8"), Format::Webp),
+            (Some("image/avif;q=0.000,image/webp;q=0"), Format::Jpeg),
+            (Some("image/avif;q=0.1"), Format::Avif),
+            (Some("image/avifx"), Format::Jpeg),
+        ] {
+            assert_eq!(resolve_auto(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_table() {
+        for (uri, want) in [
+            ("/img/acme/v1", Reject::BadPath),
+            ("/images/acme/v1/a.jpg", Reject::BadPath),
+            ("/img/Acme/v1/a.jpg", Reject::BadTenant),
+            ("/img/-acme/v1/a.jpg", Reject::BadTenant),
+            ("/img/acme/v01/a.jpg", Reject::BadVersion),
+            ("/img/acme/v0/a.jpg", Reject::BadVersion),
+            ("/img/acme/1/a.jpg", Reject::BadVersion),
+            ("/img/acme/v1/a/../b.jpg", Reject::BadKey),
+            ("/img/acme/v1/a//b.jpg", Reject::BadKey),
+            ("/img/acme/v1/a%2Fb.jpg", Reject::BadKey),
+            ("/img/acme/v1/a.jpg/", Reject::BadKey),
+            ("/img/acme/v1/a.jpg?w=0", Reject::BadValue(Param::W)),
+            ("/img/acme/v1/a.jpg?w=8193", Reject::BadValue(Param::W)),
+            ("/img/acme/v1/a.jpg?h=-5", Reject::BadValue(Param::H)),
+            ("/img/acme/v1/a.jpg?q=1.5", Reject::BadValue(Param::Q)),
+            ("/img/acme/v1/a.jpg?q=", Reject::BadValue(Param::Q)),
+            ("/img/acme/v1/a.jpg?fmt=gif", Reject::BadValue(Param::Fmt)),
+            ("/img/acme/v1/a.jpg?w=1&W=1", Reject::Duplicate(Param::W)),
+            ("/img/acme/v1/a.jpg?W=1&h=1&h=2&w=2", Reject::Duplicate(Param::W)),
+        ] {
+            assert_eq!(normalize_uri(uri, None), Err(want), "{uri}");
+        }
+        let long = format!("/img/acme/v1/{}", "a".repeat(513));
+        assert_eq!(normalize_uri(&long, None), Err(Reject::KeyTooLong));
+        let ok = format!("/img/acme/v1/{}", "a".repeat(512));
+        assert!(normalize_uri(&ok, None).is_ok());
+    }
+}
