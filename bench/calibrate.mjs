@@ -18,16 +18,23 @@
 // SSIM is bench/ssim.mjs (mean SSIM on luma, Gaussian 11x11, sigma 1.5).
 //
 // For every step q the setting is the smallest S on the grid 1, 1.5, ..., 100 with
-// ours(S) >= target(q) - slack (--slack, default 0.002): a galloping search from a guess (q for the first step, the
-// previous step's offset after that) and a binary search on integers, then one half step down.
+// ours(S) >= target(q) - slack (--slack, default 0: never below sharp): a galloping search from a guess (q for
+// the first step, the previous step's offset after that), a binary search on integers, then one
+// half step down.
 // That assumes ours(S) is non-decreasing in S, which is checked: S-1, S-2 and S+1 are probed
 // too, every evaluated point goes into the report's curve, and any point below the chosen S that
 // also met the threshold, or any inversion of more than 0.0005 in the curve, is reported.
-// Plateaus (settings that give byte-identical files, e.g. mozjpeg truncates its quality to an
-// integer) need no special case: the search returns the lowest setting of a plateau; the report
-// lists the evaluated settings with identical output. If even S = 100 misses the threshold, S =
-// 100 is used and the step is flagged. `within` says whether |ours - target| <= 0.005.
-// Settings are made non-decreasing in q per format (raised where needed, and flagged).
+// Plateaus (settings that give byte-identical files: mozjpeg truncates its quality to an integer,
+// libavif rounds it) need no special case in the search, which returns the lowest setting of a
+// plateau; if that is x.5 and x+1 gives byte-identical files, x+1 is written instead (same
+// output, and an integer means the same to an encoder that rounds and to one that truncates).
+// The report lists the evaluated settings with identical output. If even S = 100 misses the
+// threshold, S = 100 is used and the step is flagged. `within` says whether
+// |ours - target| <= 0.005. Settings are made non-decreasing in q per format (raised where
+// needed, and flagged). The AVIF column belongs to the encoder the binary was built with
+// (rav1e by default, libaom with --features aom): recalibrate after switching.
+// The binary is fingerprinted (sha256) at start and end: if it was rebuilt meanwhile (another
+// process compiling), the table is not written and the exit code is 3.
 //
 // Writes: the table into ../shared/calibration.json ({"comment", "jpeg": {"30": S, ...},
 // "webp", "avif"}; the comment and other keys are kept, steps not calibrated in this run keep
@@ -36,7 +43,7 @@
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,12 +64,13 @@ const DEFAULTS = {
   out: join(HERE, 'out', 'calib'),
   jobs: 2,
   width: 640,
-  slack: 0.002, // accept ours >= target - slack
+  slack: 0, // accept ours >= target - slack: 0 = never worse than sharp
+  avifKey: 'avif', // table key for AVIF: 'avif' (rav1e build) or 'avif_aom' (--features aom build)
 };
 const WITHIN = 0.005; // the parity requirement
 const INVERSION = 0.0005; // a drop larger than this with a higher setting counts as non-monotonic
 const USAGE =
-  'usage: node bench/calibrate.mjs [--bin PATH] [--formats jpeg,webp,avif] [--steps 30,40,..] [--photos DIR] [--no-write] [--report PATH] [--jobs 1|2] [--slack 0.002]';
+  'usage: node bench/calibrate.mjs [--bin PATH] [--formats jpeg,webp,avif] [--steps 30,40,..] [--photos DIR] [--no-write] [--report PATH] [--jobs 1|2] [--slack 0] [--avif-key avif|avif_aom]';
 
 const log = (...a) => console.error('[calibrate]', ...a);
 const r4 = (x) => Math.round(x * 1e4) / 1e4;
@@ -82,6 +90,7 @@ function parseArgs(argv) {
     else if (a === '--report') o.report = resolve(val());
     else if (a === '--no-write') o.write = false;
     else if (a === '--slack') o.slack = Number(val());
+    else if (a === '--avif-key') o.avifKey = val();
     else if (a === '--jobs') o.jobs = Math.max(1, Math.min(2, Number(val())));
     else if (a === '--formats') {
       o.formats = val().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
@@ -155,6 +164,12 @@ async function main() {
   const limit = limiter(o.jobs);
   await mkdir(join(o.out, 'tmp'), { recursive: true });
   const binVersion = (await run(o.bin, ['--version'])).stdout.trim();
+  // Another process may rebuild the binary while we run: fingerprint it now and at the end.
+  const fingerprint = async () => {
+    const buf = await readFile(o.bin);
+    return { sha256: createHash('sha256').update(buf).digest('hex'), bytes: buf.length, mtime: (await stat(o.bin)).mtime.toISOString() };
+  };
+  const binAtStart = await fingerprint();
 
   // 1. References.
   const files = (await readdir(o.photos)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
@@ -207,6 +222,7 @@ async function main() {
     command: `node bench/calibrate.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     bin: o.bin,
     bin_version: binVersion,
+    bin_fingerprint: binAtStart,
     sharp: sharp.versions,
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model, mem_gib: Math.round(totalmem() / 2 ** 30) },
     method: {
@@ -308,13 +324,22 @@ async function main() {
           else bad = mid;
         }
         setting = good;
-        if (setting - 0.5 >= LO && (await ok(setting - 0.5))) setting -= 0.5;
+        if (setting - 0.5 >= LO && (await ok(setting - 0.5))) {
+          setting -= 0.5;
+          // An encoder that rounds its setting (libavif) makes x.5 the first value of the
+          // plateau of x+1: prefer the integer when its output is byte-identical, it means the
+          // same thing to an encoder that rounds and to one that truncates.
+          if ((await evalOurs(setting + 0.5)).hash === (await evalOurs(setting)).hash) setting += 0.5;
+        }
       }
       // Monotonicity probes and the q = S identity point.
       await Promise.all([setting - 1, setting - 2, setting + 1, q].filter((s) => s >= LO && s <= HI).map(evalOurs));
       const chosen = await evalOurs(setting);
       const below = [];
-      for (const [S, p] of cache) if (S < setting && (await p).ssim >= threshold) below.push(S);
+      for (const [S, p] of cache) {
+        const v = await p;
+        if (S < setting && v.ssim >= threshold && v.hash !== chosen.hash) below.push(S);
+      }
       const plateau = [];
       for (const [S, p] of cache) if (S !== setting && (await p).hash === chosen.hash) plateau.push(S);
       const identity = await evalOurs(q);
@@ -384,6 +409,13 @@ async function main() {
     log(`${fmt}: done in ${seconds}s (${evaluations} settings x ${refs.length} photos encoded by pixelfront)`);
   }
   report.seconds = Math.round((performance.now() - t0) / 100) / 10;
+  const binAtEnd = await fingerprint();
+  report.bin_changed_during_run = binAtEnd.sha256 !== binAtStart.sha256;
+  if (report.bin_changed_during_run) {
+    log(`ERROR: ${o.bin} changed during the run (rebuilt at ${binAtEnd.mtime}): results mix two builds; the table is NOT written`);
+    o.write = false;
+    process.exitCode = 3;
+  }
 
   // 7. Write the table (merged with the existing one) and the report.
   if (o.write) {
@@ -394,7 +426,12 @@ async function main() {
       log(`${o.table} missing or unreadable: starting a new one`);
     }
     const merged = { comment: existing.comment ?? 'Encoder setting per public quality step (bench/calibrate.mjs).' };
-    for (const fmt of DEFAULTS.formats) {
+    if (table.avif && o.avifKey !== 'avif') {
+      table[o.avifKey] = table.avif;
+      delete table.avif;
+    }
+    for (const fmt of [...DEFAULTS.formats, 'avif_aom']) {
+      if (!(fmt in existing) && !(fmt in table)) continue;
       const m = { ...(existing[fmt] ?? {}), ...(table[fmt] ?? {}) };
       const keys = Object.keys(m).sort((a, b) => Number(a) - Number(b));
       let lastV = -Infinity;

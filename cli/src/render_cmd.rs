@@ -81,9 +81,11 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
             Some(canonical) => {
                 let target = Target::from(canonical);
                 let t0 = Instant::now();
-                let decoded = render::decode_for(&bytes, &[target], &cfg).map_err(Failure::rejected)?;
+                let decoded =
+                    render::decode_for(&bytes, &[target], &cfg).map_err(Failure::rejected)?;
                 let decode_ms = t0.elapsed().as_millis() as u64;
-                let r = render::render_target(&decoded, &target, &cfg).map_err(Failure::rejected)?;
+                let r =
+                    render::render_target(&decoded, &target, &cfg).map_err(Failure::rejected)?;
                 Ok((vec![("request".to_string(), r)], decode_ms, decoded.source))
             }
             None => {

@@ -33,6 +33,19 @@ fn render(input: &Path, out: &Path, query: Option<&str>) -> Output {
     cmd.output().expect("run pixelfront")
 }
 
+/// `render` under a 1 GiB address-space limit: a decompression bomb that tried to allocate its
+/// declared pixels would fail here instead of exiting 2 with a reason.
+fn render_bounded(input: &Path, out: &Path) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" render \"$1\" --out \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_pixelfront"))
+        .arg(input)
+        .arg(out)
+        .output()
+        .expect("run pixelfront under ulimit")
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -53,7 +66,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// No EXIF, XMP or GPS in an output.
 fn assert_no_metadata(path: &Path, bytes: &[u8]) {
-    for marker in [&b"Exif\0"[..], b"EXIF", b"http://ns.adobe.com/xap", b"<x:xmpmeta", b"GPS"] {
+    for marker in [
+        &b"Exif\0"[..],
+        b"EXIF",
+        b"http://ns.adobe.com/xap",
+        b"<x:xmpmeta",
+        b"GPS",
+    ] {
         assert!(
             !contains(bytes, marker),
             "{} carries metadata {:?}",
@@ -156,7 +175,10 @@ fn exif_orientations_come_out_upright() {
             let img = decode(n);
             assert_eq!(img.dimensions(), upright.dimensions(), "{shape}_{n}");
             let d = mean_abs_diff(&img, &upright);
-            assert!(d < 6.0 && d < wrong / 4.0, "{shape}_{n}: mean diff {d:.2} (wrong way: {wrong:.2})");
+            assert!(
+                d < 6.0 && d < wrong / 4.0,
+                "{shape}_{n}: mean diff {d:.2} (wrong way: {wrong:.2})"
+            );
         }
     }
 }
@@ -178,7 +200,10 @@ fn pngsuite_valid_files_render_and_corrupt_ones_are_rejected() {
         let o = render(f, &out, None);
         if name.starts_with('x') {
             if o.status.code() != Some(2) || stderr(&o).trim().is_empty() {
-                problems.push(format!("{name}: expected exit 2 with a reason, got {:?}", o.status));
+                problems.push(format!(
+                    "{name}: expected exit 2 with a reason, got {:?}",
+                    o.status
+                ));
             }
         } else if !o.status.success() {
             problems.push(format!("{name}: {}", stderr(&o).trim()));
@@ -218,7 +243,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -280,7 +309,7 @@ fn hostile_input_is_rejected_with_exit_2() {
         std::fs::write(&input, &bytes).unwrap();
         let out = dir.join("out");
         let started = Instant::now();
-        let o = render(&input, &out, None);
+        let o = render_bounded(&input, &out);
         let took = started.elapsed();
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         assert!(
@@ -290,39 +319,92 @@ fn hostile_input_is_rejected_with_exit_2() {
         );
         assert!(took < Duration::from_secs(10), "{name} took {took:?}");
     }
+    // The same bound leaves room for a real photo: the limit is not what rejects the above.
+    let ok = render_bounded(
+        &corpus().join("photos/Wine_by_Jakkub_Mede.jpg"),
+        &dir.join("ok"),
+    );
+    assert!(
+        ok.status.success(),
+        "a valid photo under the bound: {}",
+        stderr(&ok)
+    );
     // Over 50 MB: refused from the file size, before reading it.
     let big = dir.join("big.jpg");
     let f = std::fs::File::create(&big).unwrap();
     f.set_len(50 * 1024 * 1024 + 1).unwrap();
     let o = render(&big, &dir.join("out"), None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("over the limit of 52428800 bytes"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("over the limit of 52428800 bytes"),
+        "{}",
+        stderr(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn cli_usage_errors() {
     let bin = env!("CARGO_BIN_EXE_pixelfront");
-    let o = Command::new(bin).args(["render", "/nonexistent.jpg", "--out", "/tmp/x"]).output().unwrap();
+    let o = Command::new(bin)
+        .args(["render", "/nonexistent.jpg", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "missing file is an I/O error");
     let o = Command::new(bin)
-        .args(["render", "/nonexistent.jpg", "--out", "/tmp/x", "--query", "w=0"])
+        .args([
+            "render",
+            "/nonexistent.jpg",
+            "--out",
+            "/tmp/x",
+            "--query",
+            "w=0",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad w"));
-    let o = Command::new(bin).args(["normalize", "/img/acme/v1/a.jpg?W=287&utm_source=x&fmt=WEBP"]).output().unwrap();
-    assert!(o.status.success());
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "acme/v1/a.jpg/w320-q80.webp\n");
     let o = Command::new(bin)
-        .args(["normalize", "--accept", "image/avif", "/img/acme/v1/a.jpg?w=100"])
+        .args([
+            "normalize",
+            "/img/acme/v1/a.jpg?W=287&utm_source=x&fmt=WEBP",
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "acme/v1/a.jpg/w128-q60.avif\n");
-    let o = Command::new(bin).args(["normalize", "/img/acme/v01/a.jpg"]).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "acme/v1/a.jpg/w320-q80.webp\n"
+    );
+    let o = Command::new(bin)
+        .args([
+            "normalize",
+            "--accept",
+            "image/avif",
+            "/img/acme/v1/a.jpg?w=100",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "acme/v1/a.jpg/w128-q60.avif\n"
+    );
+    let o = Command::new(bin)
+        .args(["normalize", "/img/acme/v01/a.jpg"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o), "bad version\n");
-    for verb in [&["--help"][..], &["render", "--help"], &["normalize", "--help"]] {
-        assert!(Command::new(bin).args(verb).output().unwrap().status.success());
+    for verb in [
+        &["--help"][..],
+        &["render", "--help"],
+        &["normalize", "--help"],
+    ] {
+        assert!(Command::new(bin)
+            .args(verb)
+            .output()
+            .unwrap()
+            .status
+            .success());
     }
 }

@@ -229,8 +229,7 @@ pub fn valid_tenant(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b
-            .iter()
+        && b.iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
 
@@ -389,7 +388,10 @@ mod tests {
         let c = |fmt, w, h, q| Canonical { fmt, w, h, q };
         for (canonical, want) in [
             (c(Format::Webp, Some(320), None, Some(80)), "w320-q80.webp"),
-            (c(Format::Webp, Some(160), Some(160), Some(75)), "w160-h160-q75.webp"),
+            (
+                c(Format::Webp, Some(160), Some(160), Some(75)),
+                "w160-h160-q75.webp",
+            ),
             (c(Format::Jpeg, None, None, Some(80)), "q80.jpeg"),
             (c(Format::Png, Some(640), None, None), "w640.png"),
             (c(Format::Png, None, None, None), "orig.png"),
@@ -438,7 +440,10 @@ mod tests {
             ("/img/acme/v1/a.jpg?q=", Reject::BadValue(Param::Q)),
             ("/img/acme/v1/a.jpg?fmt=gif", Reject::BadValue(Param::Fmt)),
             ("/img/acme/v1/a.jpg?w=1&W=1", Reject::Duplicate(Param::W)),
-            ("/img/acme/v1/a.jpg?W=1&h=1&h=2&w=2", Reject::Duplicate(Param::W)),
+            (
+                "/img/acme/v1/a.jpg?W=1&h=1&h=2&w=2",
+                Reject::Duplicate(Param::W),
+            ),
         ] {
             assert_eq!(normalize_uri(uri, None), Err(want), "{uri}");
         }

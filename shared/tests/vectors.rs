@@ -11,7 +11,11 @@ const VECTORS: &str = include_str!("../../tests/vectors/normalize.json");
 fn every_vector_matches() {
     let doc: Value = serde_json::from_str(VECTORS).expect("vectors parse");
     let cases = doc["cases"].as_array().expect("cases array");
-    assert!(cases.len() >= 90, "the vector file lost cases: {}", cases.len());
+    assert!(
+        cases.len() >= 90,
+        "the vector file lost cases: {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap_or("?");
@@ -39,7 +43,12 @@ fn every_vector_matches() {
             (_, _, got) => failures.push(format!("{name}: got {got:?}")),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! `q` must mean what it means in libvips/sharp: at every quality step our output's SSIM
 //! (against the same reference pixels) is within 0.005 of sharp's. The table is data,
 //! `shared/calibration.json`, produced by `bench/calibrate.mjs`; a format or step missing from
-//! it maps to itself.
+//! it maps to itself. AVIF has one table per encoder: `avif` (rav1e, the default build) and
+//! `avif_aom` (libaom, `--features aom`).
 
 use crate::policy::{Format, Policy};
 use serde::Deserialize;
@@ -21,6 +22,9 @@ struct Table {
     webp: BTreeMap<String, f32>,
     #[serde(default)]
     avif: BTreeMap<String, f32>,
+    /// AVIF through libaom (`aom` feature): a different encoder needs its own table.
+    #[serde(default)]
+    avif_aom: BTreeMap<String, f32>,
 }
 
 fn table() -> &'static Table {
@@ -35,6 +39,7 @@ pub fn encoder_setting(fmt: Format, q: Option<u8>) -> f32 {
     let map = match fmt {
         Format::Jpeg => &t.jpeg,
         Format::Webp => &t.webp,
+        Format::Avif if cfg!(feature = "aom") => &t.avif_aom,
         Format::Avif => &t.avif,
         Format::Png => return 0.0,
     };
@@ -42,7 +47,9 @@ pub fn encoder_setting(fmt: Format, q: Option<u8>) -> f32 {
         .or_else(|| Policy::get().default_quality(fmt))
         .unwrap_or(80);
     let step = Policy::get().snap_quality(q);
-    map.get(&step.to_string()).copied().unwrap_or(f32::from(step))
+    map.get(&step.to_string())
+        .copied()
+        .unwrap_or(f32::from(step))
 }
 
 #[cfg(test)]
@@ -52,7 +59,7 @@ mod tests {
     #[test]
     fn calibration_file_parses_and_is_monotonic() {
         let t: Table = serde_json::from_str(CALIBRATION_JSON).unwrap();
-        for map in [&t.jpeg, &t.webp, &t.avif] {
+        for map in [&t.jpeg, &t.webp, &t.avif, &t.avif_aom] {
             let mut steps: Vec<(u8, f32)> =
                 map.iter().map(|(k, v)| (k.parse().unwrap(), *v)).collect();
             steps.sort_by_key(|s| s.0);

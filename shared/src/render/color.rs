@@ -5,7 +5,9 @@
 //! pixels are taken as sRGB) rather than failing the render: wrong metadata must not lose an
 //! upload. A profile whose description names sRGB is taken as sRGB without a transform.
 
-use lcms2::{ColorSpaceSignature, Flags, InfoType, Intent, Locale, PixelFormat, Profile, Transform};
+use lcms2::{
+    ColorSpaceSignature, Flags, InfoType, Intent, Locale, PixelFormat, Profile, Transform,
+};
 
 fn is_srgb(profile: &Profile) -> bool {
     profile
@@ -105,7 +107,11 @@ mod tests {
             ([255, 0, 0, 0], false, [0, 255, 255]), // cyan
             ([0, 255, 255, 255], true, [0, 255, 255]),
         ] {
-            assert_eq!(cmyk_to_srgb(&px, None, inverted), want.to_vec(), "{px:?} {inverted}");
+            assert_eq!(
+                cmyk_to_srgb(&px, None, inverted),
+                want.to_vec(),
+                "{px:?} {inverted}"
+            );
         }
     }
 

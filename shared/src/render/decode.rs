@@ -199,7 +199,12 @@ fn jpeg_icc(d: &mozjpeg::Decompress<&[u8]>) -> Option<Vec<u8>> {
         return None;
     }
     chunks.sort_by_key(|c| c.0);
-    Some(chunks.into_iter().flat_map(|c| c.1.iter().copied()).collect())
+    Some(
+        chunks
+            .into_iter()
+            .flat_map(|c| c.1.iter().copied())
+            .collect(),
+    )
 }
 
 fn jpeg_is_adobe(d: &mozjpeg::Decompress<&[u8]>) -> bool {
@@ -293,7 +298,12 @@ fn image_decoder<'a>(
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(f));
     let mut lim = image::Limits::default();
     // Largest single allocation: the pixel limit at 16-bit RGBA, plus slack.
-    lim.max_alloc = Some(limits.max_input_pixels.saturating_mul(8).saturating_add(1 << 26));
+    lim.max_alloc = Some(
+        limits
+            .max_input_pixels
+            .saturating_mul(8)
+            .saturating_add(1 << 26),
+    );
     reader.limits(lim);
     let dec = reader.into_decoder().map_err(image_err(f))?;
     Ok(Box::new(dec))
@@ -334,7 +344,10 @@ fn decode_with_image(
     let alpha = dynimg.color().has_alpha();
     let gray = matches!(
         dynimg.color(),
-        image::ColorType::L8 | image::ColorType::La8 | image::ColorType::L16 | image::ColorType::La16
+        image::ColorType::L8
+            | image::ColorType::La8
+            | image::ColorType::L16
+            | image::ColorType::La16
     );
     let mut img = if alpha {
         Image {

@@ -26,7 +26,12 @@ impl Default for Speed {
 }
 
 /// Encode `img` as `fmt` at encoder setting `setting` (ignored for PNG).
-pub fn encode(img: &Image, fmt: Format, setting: f32, speed: Speed) -> Result<Vec<u8>, RenderError> {
+pub fn encode(
+    img: &Image,
+    fmt: Format,
+    setting: f32,
+    speed: Speed,
+) -> Result<Vec<u8>, RenderError> {
     match fmt {
         Format::Jpeg => encode_jpeg(img, setting),
         Format::Webp => encode_webp(img, setting, speed.webp),
@@ -103,6 +108,65 @@ fn encode_webp(img: &Image, quality: f32, method: i32) -> Result<Vec<u8>, Render
     }
 }
 
+/// Which AVIF encoder this build uses (`aom` feature: libaom via libavif; default: rav1e).
+pub const AVIF_ENCODER: &str = if cfg!(feature = "aom") {
+    "libaom"
+} else {
+    "rav1e"
+};
+
+#[cfg(feature = "aom")]
+fn encode_avif(img: &Image, quality: f32, speed: u8) -> Result<Vec<u8>, RenderError> {
+    use libavif_sys as a;
+    let fail = |what: String| RenderError::internal("encode avif", what);
+    // SAFETY: every libavif object is created and destroyed in this block; `rgb.pixels` points
+    // into `img.data`, which outlives the conversion (libavif copies into its own planes).
+    unsafe {
+        let image = a::avifImageCreate(img.width, img.height, 8, a::AVIF_PIXEL_FORMAT_YUV444);
+        if image.is_null() {
+            return Err(fail("out of memory".into()));
+        }
+        let mut rgb: a::avifRGBImage = std::mem::zeroed();
+        a::avifRGBImageSetDefaults(&mut rgb, image);
+        rgb.format = if img.alpha {
+            a::AVIF_RGB_FORMAT_RGBA
+        } else {
+            a::AVIF_RGB_FORMAT_RGB
+        };
+        rgb.depth = 8;
+        rgb.pixels = img.data.as_ptr().cast_mut();
+        rgb.rowBytes = img.width * img.channels() as u32;
+        let r = a::avifImageRGBToYUV(image, &rgb);
+        if r != a::AVIF_RESULT_OK {
+            a::avifImageDestroy(image);
+            return Err(fail(format!("rgb to yuv: {r}")));
+        }
+        let encoder = a::avifEncoderCreate();
+        if encoder.is_null() {
+            a::avifImageDestroy(image);
+            return Err(fail("out of memory".into()));
+        }
+        (*encoder).codecChoice = a::AVIF_CODEC_CHOICE_AOM;
+        (*encoder).maxThreads = 1;
+        (*encoder).speed = i32::from(speed.min(10));
+        let q = quality.clamp(0.0, 100.0).round() as i32;
+        (*encoder).quality = q;
+        (*encoder).qualityAlpha = q;
+        let mut out: a::avifRWData = std::mem::zeroed();
+        let r = a::avifEncoderWrite(encoder, image, &mut out);
+        let result = if r == a::AVIF_RESULT_OK && !out.data.is_null() {
+            Ok(std::slice::from_raw_parts(out.data, out.size).to_vec())
+        } else {
+            Err(fail(format!("libavif result {r}")))
+        };
+        a::avifRWDataFree(&mut out);
+        a::avifEncoderDestroy(encoder);
+        a::avifImageDestroy(image);
+        result
+    }
+}
+
+#[cfg(not(feature = "aom"))]
 fn encode_avif(img: &Image, quality: f32, speed: u8) -> Result<Vec<u8>, RenderError> {
     use rgb::FromSlice;
     let enc = ravif::Encoder::new()

@@ -55,9 +55,7 @@ impl RenderError {
     pub fn error_type(&self) -> &'static str {
         match self {
             RenderError::Empty | RenderError::Corrupt { .. } => "ImageCorrupt",
-            RenderError::TooManyBytes { .. } | RenderError::TooManyPixels { .. } => {
-                "ImageTooLarge"
-            }
+            RenderError::TooManyBytes { .. } | RenderError::TooManyPixels { .. } => "ImageTooLarge",
             RenderError::Unsupported(_) => "ImageUnsupported",
             RenderError::Internal { .. } => "ImageRenderFailed",
         }

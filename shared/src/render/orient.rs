@@ -59,7 +59,11 @@ pub fn apply(img: Image, orientation: u8) -> Image {
         return img;
     }
     let (w, h, ch) = (img.width as usize, img.height as usize, img.channels());
-    let (ow, oh) = if swaps_axes(orientation) { (h, w) } else { (w, h) };
+    let (ow, oh) = if swaps_axes(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    };
     let mut out = vec![0u8; img.data.len()];
     for y in 0..h {
         for x in 0..w {
@@ -93,10 +97,18 @@ mod tests {
     fn tiff(big_endian: bool, orientation: u16, typ: u16) -> Vec<u8> {
         let mut v = Vec::new();
         let p16 = |v: &mut Vec<u8>, x: u16| {
-            v.extend(if big_endian { x.to_be_bytes() } else { x.to_le_bytes() })
+            v.extend(if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
         };
         let p32 = |v: &mut Vec<u8>, x: u32| {
-            v.extend(if big_endian { x.to_be_bytes() } else { x.to_le_bytes() })
+            v.extend(if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
         };
         v.extend(if big_endian { *b"MM\0*" } else { *b"II*\0" });
         p32(&mut v, 8);

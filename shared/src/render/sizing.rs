@@ -153,21 +153,39 @@ mod tests {
             ((10000, 1), Some(640), None, (640, 1)), // at least one pixel
             ((3000, 4000), Some(2560), Some(2560), (2560, 2560)),
         ] {
-            assert_eq!(out(plan(src.0, src.1, w, h, 2560)), want, "{src:?} {w:?} {h:?}");
+            assert_eq!(
+                out(plan(src.0, src.1, w, h, 2560)),
+                want,
+                "{src:?} {w:?} {h:?}"
+            );
         }
     }
 
     #[test]
     fn cover_crop_is_centred() {
         let p = plan(400, 200, Some(100), Some(100), 2560);
-        assert_eq!((p.crop_x, p.crop_y, p.crop_w, p.crop_h), (100.0, 0.0, 200.0, 200.0));
+        assert_eq!(
+            (p.crop_x, p.crop_y, p.crop_w, p.crop_h),
+            (100.0, 0.0, 200.0, 200.0)
+        );
         let p = plan(200, 400, Some(100), Some(50), 2560);
-        assert_eq!((p.crop_x, p.crop_y, p.crop_w, p.crop_h), (0.0, 150.0, 200.0, 100.0));
+        assert_eq!(
+            (p.crop_x, p.crop_y, p.crop_w, p.crop_h),
+            (0.0, 150.0, 200.0, 100.0)
+        );
     }
 
     #[test]
     fn scale_table() {
-        for (needed, want) in [(1.0, 8), (0.9, 8), (0.5, 4), (0.3, 3), (0.26, 3), (0.25, 2), (0.01, 1)] {
+        for (needed, want) in [
+            (1.0, 8),
+            (0.9, 8),
+            (0.5, 4),
+            (0.3, 3),
+            (0.26, 3),
+            (0.25, 2),
+            (0.01, 1),
+        ] {
             assert_eq!(jpeg_scale_numerator(needed), want, "{needed}");
         }
         assert_eq!(jpeg_scaled_dim(4224, 2), 1056);
@@ -179,7 +197,14 @@ mod tests {
 
     #[test]
     fn lambda_threads_table() {
-        for (mb, want) in [(128, 1), (1769, 1), (1770, 2), (3008, 2), (5307, 3), (10240, 6)] {
+        for (mb, want) in [
+            (128, 1),
+            (1769, 1),
+            (1770, 2),
+            (3008, 2),
+            (5307, 3),
+            (10240, 6),
+        ] {
             assert_eq!(threads_for_lambda_memory(mb), want, "{mb}");
         }
     }

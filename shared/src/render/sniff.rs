@@ -79,7 +79,13 @@ mod tests {
             sniff(b"<!DOCTYPE html><html>"),
             Err(RenderError::Unsupported("HTML"))
         );
-        assert!(matches!(sniff(b"\0\0\0\x1cftypavif"), Err(RenderError::Unsupported(_))));
-        assert!(matches!(sniff(&[7u8; 64]), Err(RenderError::Unsupported(_))));
+        assert!(matches!(
+            sniff(b"\0\0\0\x1cftypavif"),
+            Err(RenderError::Unsupported(_))
+        ));
+        assert!(matches!(
+            sniff(&[7u8; 64]),
+            Err(RenderError::Unsupported(_))
+        ));
     }
 }
