@@ -4,7 +4,7 @@
 //   node bench/calibrate.mjs [--bin PATH] [--formats jpeg,webp,avif] [--steps 30,40,...]
 //                            [--photos DIR] [--no-write] [--report PATH] [--jobs 1|2] [--slack X]
 //
-// For every photo in --photos (default /work/shared/corpus/photos, *.jpg/*.jpeg/*.png/*.webp)
+// For every photo in --photos (default ../shared/corpus/photos beside the checkout, *.jpg/*.jpeg/*.png/*.webp)
 // the reference is sharp(photo).rotate().resize({width: 640}) as raw 8-bit sRGB RGB, also saved
 // losslessly as bench/out/calib/<photo>.png (what pixelfront is fed, so both encoders see the
 // same pixels; a fmt=png round trip through pixelfront checks that it reads them unchanged).
@@ -56,7 +56,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..');
 const DEFAULTS = {
   bin: join(REPO, 'target', 'release', 'pixelfront'),
-  photos: '/work/shared/corpus/photos',
+  photos: join(REPO, '..', 'shared', 'corpus', 'photos'),
   formats: ['jpeg', 'webp', 'avif'],
   steps: policy.quality_steps,
   report: join(HERE, 'calibration-report.json'),

@@ -4,7 +4,7 @@
 //   node bench/run.mjs [--bin PATH] [--rounds 5] [--photos DIR] [--query 'w=500&fmt=jpeg&q=90']
 //                      [--no-synthetic] [--results PATH]
 //
-// Photos: every *.jpg/*.jpeg/*.png/*.webp in --photos (default /work/shared/corpus/photos) plus
+// Photos: every *.jpg/*.jpeg/*.png/*.webp in --photos (default ../shared/corpus/photos beside the checkout) plus
 // a synthetic 24-megapixel photo (6000x4000 progressive JPEG q90, made once by sharp from the
 // largest photo, cover-resized, into bench/out/photo24mp.jpg; --no-synthetic skips it).
 //
@@ -60,7 +60,7 @@ function parseArgs(argv) {
   const o = {
     bin: join(REPO, 'target', 'release', 'pixelfront'),
     rounds: 5,
-    photos: '/work/shared/corpus/photos',
+    photos: join(REPO, '..', 'shared', 'corpus', 'photos'),
     query: 'w=500&fmt=jpeg&q=90',
     synthetic: true,
     results: join(HERE, 'results.json'),
