@@ -280,11 +280,7 @@ fn image_format(f: InputFormat) -> image::ImageFormat {
 
 fn image_err(f: InputFormat) -> impl Fn(image::ImageError) -> RenderError {
     move |e| match e {
-        image::ImageError::Limits(_) => RenderError::TooManyPixels {
-            width: 0,
-            height: 0,
-            limit: 0,
-        },
+        image::ImageError::Limits(_) => RenderError::DecoderLimit { format: f.as_str() },
         image::ImageError::Unsupported(u) => RenderError::corrupt(f.as_str(), u),
         other => RenderError::corrupt(f.as_str(), other),
     }

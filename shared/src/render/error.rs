@@ -28,6 +28,13 @@ pub enum RenderError {
         /// The limit, pixels.
         limit: u64,
     },
+    /// The decoder hit its memory limit before the size was known (a header that declares an
+    /// allocation larger than the pixel limit allows).
+    #[error("{format} image needs more memory than the input limits allow")]
+    DecoderLimit {
+        /// Input format name.
+        format: &'static str,
+    },
     /// Not one of the accepted input formats (JPEG, PNG, WebP, GIF).
     #[error("unsupported input: {0}")]
     Unsupported(&'static str),
@@ -55,7 +62,9 @@ impl RenderError {
     pub fn error_type(&self) -> &'static str {
         match self {
             RenderError::Empty | RenderError::Corrupt { .. } => "ImageCorrupt",
-            RenderError::TooManyBytes { .. } | RenderError::TooManyPixels { .. } => "ImageTooLarge",
+            RenderError::TooManyBytes { .. }
+            | RenderError::TooManyPixels { .. }
+            | RenderError::DecoderLimit { .. } => "ImageTooLarge",
             RenderError::Unsupported(_) => "ImageUnsupported",
             RenderError::Internal { .. } => "ImageRenderFailed",
         }
