@@ -1,10 +1,13 @@
-//! Pixelfront's domain library: the delivery policy, request normalization and the render
-//! engine. No AWS and no Lambda runtime here: functions, the CLI and the local stack wire these
-//! pure pieces to their adapters.
+//! Pixelfront's domain library: the delivery policy, request normalization, the render engine,
+//! and the precompute pipeline over narrow storage ports. The domain never imports an SDK:
+//! the AWS adapters sit behind the `aws` feature, and the functions, the CLI and the local
+//! stack wire the pieces to their adapters.
 
 pub mod normalize;
+pub mod pipeline;
 pub mod policy;
 pub mod render;
+pub mod store;
 
 pub use normalize::{normalize, normalize_uri, Canonical, Normalized, Reject};
 pub use policy::{Format, Limits, Policy, Variant};

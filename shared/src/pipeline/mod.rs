@@ -1,0 +1,509 @@
+//! The precompute pipeline (SPEC §1, §6): an upload event becomes version N of an asset, the
+//! original is decoded once, the standard variants are rendered in parallel and written as
+//! static objects, and the manifest records the outcome.
+//!
+//! Three steps, each safe to repeat (S3 events and Express workflows are at-least-once):
+//! [`Pipeline::assign`] (conditional version assignment), [`Pipeline::render`] (idempotent
+//! writes under version-scoped keys, then `ready`) and [`Pipeline::fail`] (records the reason,
+//! never over `ready`). The Step Functions workflow calls them as separate Lambda tasks;
+//! [`Pipeline::process`] chains them for the local stack and for direct invocations.
+//! Generic over the storage ports: the same code runs on S3 + DynamoDB and on local storage.
+
+pub mod event;
+pub mod task;
+
+use crate::policy::{Policy, Variant};
+use crate::render::{render_catalogue, RenderConfig, RenderError};
+use crate::store::{
+    AssetId, ManifestError, ManifestStore, ObjectStore, OriginalInfo, PutOptions, SourceRef,
+    Status, StoreError, VariantRecord, VersionRecord,
+};
+use serde::{Deserialize, Serialize};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// `Cache-Control` of every derivative: versioned URLs never change (SPEC §6).
+pub const DERIVATIVE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// Why a pipeline step failed. [`PipelineError::error_type`] is the stable name the state
+/// machine matches; [`PipelineError::is_permanent`] says whether retrying can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// The image cannot be rendered (corrupt, unsupported, over limits).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The S3 key cannot be served under the URL grammar.
+    #[error("key rejected: {0}")]
+    KeyRejected(String),
+    /// The original (that exact version) no longer exists.
+    #[error("original is gone: {0}")]
+    SourceGone(String),
+    /// The object store refused the request (permissions, invalid key).
+    #[error("{0}")]
+    StoreDenied(String),
+    /// The task input is not what the step expects.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The manifest holds something the step cannot work with.
+    #[error("manifest: {0}")]
+    ManifestInvalid(String),
+    /// The object store is unreachable or failing: transient.
+    #[error("{0}")]
+    StoreUnavailable(String),
+    /// The manifest store is unreachable or failing: transient.
+    #[error("{0}")]
+    ManifestUnavailable(String),
+    /// Concurrent uploads of one asset kept winning the version counter: transient.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// A failure recorded earlier in the manifest (a rejected upload), with its stored type.
+    #[error("{reason}")]
+    Recorded {
+        /// The stored error type, e.g. `ImageCorrupt`.
+        error_type: String,
+        /// The stored reason.
+        reason: String,
+    },
+}
+
+/// Error types worth retrying: ours that are transient, and every `Lambda.*` / `States.*`
+/// error of the platform (throttling, timeouts, out of memory).
+pub fn is_transient_error_type(error_type: &str) -> bool {
+    matches!(
+        error_type,
+        "StoreUnavailable" | "ManifestUnavailable" | "VersionConflict"
+    ) || error_type.starts_with("Lambda.")
+        || error_type.starts_with("States.")
+}
+
+impl PipelineError {
+    /// Stable machine-readable type, the Lambda `errorType` (e.g. `ImageCorrupt`).
+    pub fn error_type(&self) -> &str {
+        match self {
+            PipelineError::Recorded { error_type, .. } => error_type,
+            PipelineError::Render(e) => e.error_type(),
+            PipelineError::KeyRejected(_) => "KeyRejected",
+            PipelineError::SourceGone(_) => "SourceGone",
+            PipelineError::StoreDenied(_) => "StoreDenied",
+            PipelineError::InvalidInput(_) => "InvalidInput",
+            PipelineError::ManifestInvalid(_) => "ManifestInvalid",
+            PipelineError::StoreUnavailable(_) => "StoreUnavailable",
+            PipelineError::ManifestUnavailable(_) => "ManifestUnavailable",
+            PipelineError::VersionConflict(_) => "VersionConflict",
+        }
+    }
+
+    /// `true` when retrying the same input cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        !is_transient_error_type(self.error_type())
+    }
+}
+
+impl From<StoreError> for PipelineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => PipelineError::SourceGone(what),
+            StoreError::TooLarge { bytes, limit } => {
+                PipelineError::Render(RenderError::TooManyBytes { bytes, limit })
+            }
+            StoreError::Denied(_) => PipelineError::StoreDenied(e.to_string()),
+            StoreError::Unavailable(_) => PipelineError::StoreUnavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<ManifestError> for PipelineError {
+    fn from(e: ManifestError) -> Self {
+        match e {
+            ManifestError::Unavailable(_) => PipelineError::ManifestUnavailable(e.to_string()),
+            ManifestError::Conflict(_) => PipelineError::VersionConflict(e.to_string()),
+            other => PipelineError::ManifestInvalid(other.to_string()),
+        }
+    }
+}
+
+/// What the workflow does after assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Render the variants (new version, or a retry after a transient failure).
+    Render,
+    /// Nothing to do: a repeated event for a version that is already ready (or removed).
+    Done,
+    /// The upload is rejected (recorded as `failed`); the workflow ends failed.
+    Rejected,
+}
+
+/// One version to process: the output of `assign`, the input of `render` and `fail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The asset.
+    #[serde(flatten)]
+    pub asset: AssetId,
+    /// The assigned version.
+    pub version: u32,
+    /// The exact original.
+    pub source: SourceRef,
+    /// What to do next.
+    pub action: Action,
+    /// Manifest status after the step.
+    pub status: Status,
+    /// `true` when this delivery created the version (false for a repeated event).
+    pub created: bool,
+    /// Error type when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Reason when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Job {
+    fn from_record(rec: &VersionRecord, source: SourceRef, action: Action, created: bool) -> Job {
+        Job {
+            asset: rec.asset.clone(),
+            version: rec.version,
+            source,
+            action,
+            status: rec.status,
+            created,
+            error_type: rec.error_type.clone(),
+            error: rec.error.clone(),
+        }
+    }
+}
+
+/// One written derivative, as the render step reports it (never the bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenVariant {
+    /// The manifest entry.
+    #[serde(flatten)]
+    pub variant: VariantRecord,
+    /// Object key in the derived store.
+    pub object_key: String,
+    /// `Content-Type` written.
+    pub content_type: String,
+}
+
+/// The render step's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderReport {
+    /// The asset.
+    #[serde(flatten)]
+    pub asset: AssetId,
+    /// The version.
+    pub version: u32,
+    /// Status afterwards (`ready`, or the status that made the step a no-op).
+    pub status: Status,
+    /// `true` when the version was already ready and nothing was rendered.
+    pub skipped: bool,
+    /// Original facts.
+    pub original: Option<OriginalInfo>,
+    /// Decode time, milliseconds.
+    pub decode_ms: u64,
+    /// Wall time of the whole step (fetch, render, writes, manifest), milliseconds.
+    pub total_ms: u64,
+    /// The variants written.
+    pub variants: Vec<WrittenVariant>,
+}
+
+/// Everything `process` did for one upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The assignment.
+    pub job: Job,
+    /// The render, when one ran.
+    pub render: Option<RenderReport>,
+}
+
+/// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-25T10:00:00Z`.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (proleptic Gregorian, days-from-civil inverse).
+pub fn rfc3339(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Extracts the human-readable message from a Step Functions error `Cause`, which for a
+/// Lambda error is the JSON `{"errorType": ..., "errorMessage": ...}`.
+pub fn cause_message(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// The pipeline over an originals store, a derived store and a manifest.
+#[derive(Debug)]
+pub struct Pipeline<O, D, M> {
+    /// Where originals are read (by exact version).
+    pub originals: O,
+    /// Where derivatives are written.
+    pub derived: D,
+    /// The manifest.
+    pub manifest: M,
+    /// Name of the originals bucket events must come from (events naming another bucket are
+    /// refused: the pipeline never reads a bucket the request chose).
+    pub originals_bucket: String,
+    /// Render settings.
+    pub config: RenderConfig,
+    /// The variants to render (the standard catalogue).
+    pub variants: Vec<Variant>,
+}
+
+impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
+    /// A pipeline rendering the standard catalogue with default settings.
+    pub fn new(originals: O, derived: D, manifest: M, originals_bucket: impl Into<String>) -> Self {
+        Pipeline {
+            originals,
+            derived,
+            manifest,
+            originals_bucket: originals_bucket.into(),
+            config: RenderConfig::default(),
+            variants: Policy::get().variants.clone(),
+        }
+    }
+
+    /// Step 1: assign a version to the uploaded object (or find the one a previous delivery
+    /// assigned). Keys that cannot be served and oversize objects are recorded as `failed`
+    /// here, without downloading anything, and come back with [`Action::Rejected`].
+    pub async fn assign(&self, source: SourceRef) -> Result<Job, PipelineError> {
+        if source.bucket != self.originals_bucket {
+            return Err(PipelineError::InvalidInput(format!(
+                "event for bucket {:?}, this pipeline reads {:?}",
+                source.bucket, self.originals_bucket
+            )));
+        }
+        let (asset, rejection) = match event::split_asset(&source.key) {
+            Ok(asset) => (asset, None),
+            Err((asset, why)) => (asset, Some(PipelineError::KeyRejected(why))),
+        };
+        let limit = self.config.limits.max_input_bytes;
+        let rejection = rejection.or_else(|| {
+            (source.size > limit).then_some(PipelineError::Render(RenderError::TooManyBytes {
+                bytes: source.size,
+                limit,
+            }))
+        });
+        let now = now_rfc3339();
+        let assigned = self.manifest.assign(&asset, &source, &now).await?;
+        let rec = &assigned.record;
+        if let Some(err) = rejection {
+            let rec = self
+                .manifest
+                .mark_failed(
+                    &asset,
+                    rec.version,
+                    err.error_type(),
+                    &err.to_string(),
+                    &now,
+                )
+                .await?;
+            return Ok(Job::from_record(
+                &rec,
+                source,
+                Action::Rejected,
+                assigned.created,
+            ));
+        }
+        let action = match rec.status {
+            Status::Rendering => Action::Render,
+            Status::Ready | Status::TakenDown | Status::Erased => Action::Done,
+            Status::Failed => match rec.error_type.as_deref() {
+                Some(t) if !is_transient_error_type(t) => Action::Rejected,
+                _ => Action::Render,
+            },
+        };
+        Ok(Job::from_record(rec, source, action, assigned.created))
+    }
+
+    /// Step 2: fetch the exact original version, decode it once, render every variant in
+    /// parallel (rayon, on a blocking thread), write them, and mark the version `ready`.
+    /// A version that is already `ready` is not rendered again.
+    pub async fn render(&self, job: &Job) -> Result<RenderReport, PipelineError> {
+        let started = Instant::now();
+        let rec = self
+            .manifest
+            .get(&job.asset, job.version)
+            .await?
+            .ok_or_else(|| {
+                PipelineError::ManifestInvalid(format!(
+                    "{} v{} was never assigned",
+                    job.asset, job.version
+                ))
+            })?;
+        if matches!(
+            rec.status,
+            Status::Ready | Status::TakenDown | Status::Erased
+        ) {
+            return Ok(RenderReport {
+                asset: rec.asset.clone(),
+                version: rec.version,
+                status: rec.status,
+                skipped: true,
+                original: rec.original.clone(),
+                decode_ms: 0,
+                total_ms: started.elapsed().as_millis() as u64,
+                variants: Vec::new(),
+            });
+        }
+        let source = &job.source;
+        let original = self
+            .originals
+            .get(
+                &source.key,
+                source.version_id.as_deref().filter(|v| *v != "null"),
+                self.config.limits.max_input_bytes,
+            )
+            .await?;
+
+        let config = self.config;
+        let variants = self.variants.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_catalogue(&original.bytes, &variants, &config)
+        })
+        .await
+        .map_err(|e| {
+            PipelineError::Render(RenderError::Internal {
+                stage: "render task",
+                detail: e.to_string(),
+            })
+        })??;
+
+        let prefix = job.asset.version_prefix(job.version);
+        let tag = job.asset.cache_tag();
+        let mut written = Vec::with_capacity(rendered.outputs.len());
+        let mut puts = Vec::with_capacity(rendered.outputs.len());
+        for (variant, out) in rendered.outputs {
+            let derivative = out.canonical.derivative_name();
+            let object_key = format!("{prefix}/{derivative}");
+            let content_type = variant.fmt.content_type().to_string();
+            written.push(WrittenVariant {
+                variant: VariantRecord {
+                    name: variant.name.clone(),
+                    derivative,
+                    width: out.width,
+                    height: out.height,
+                    bytes: out.bytes.len() as u64,
+                    render_ms: out.render_ms,
+                },
+                object_key: object_key.clone(),
+                content_type: content_type.clone(),
+            });
+            let opts = PutOptions {
+                content_type,
+                cache_control: DERIVATIVE_CACHE_CONTROL.to_string(),
+                cache_tag: Some(tag.clone()),
+            };
+            puts.push(async move { self.derived.put(&object_key, out.bytes, &opts).await });
+        }
+        futures_util::future::try_join_all(puts).await?;
+
+        let info = OriginalInfo {
+            width: rendered.source.width,
+            height: rendered.source.height,
+            format: rendered.source.format.as_str().to_string(),
+        };
+        let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
+        let rec = self
+            .manifest
+            .mark_ready(&job.asset, job.version, &info, &records, &now_rfc3339())
+            .await?;
+        Ok(RenderReport {
+            asset: rec.asset,
+            version: rec.version,
+            status: rec.status,
+            skipped: false,
+            original: Some(info),
+            decode_ms: rendered.decode_ms,
+            total_ms: started.elapsed().as_millis() as u64,
+            variants: written,
+        })
+    }
+
+    /// Step 3 (on error): record the failure. A version that became `ready` meanwhile (a
+    /// duplicate run won) stays `ready`.
+    pub async fn fail(
+        &self,
+        job: &Job,
+        error_type: &str,
+        reason: &str,
+    ) -> Result<Job, PipelineError> {
+        let rec = self
+            .manifest
+            .mark_failed(&job.asset, job.version, error_type, reason, &now_rfc3339())
+            .await?;
+        let action = if rec.status == Status::Ready {
+            Action::Done
+        } else {
+            Action::Rejected
+        };
+        Ok(Job::from_record(
+            &rec,
+            job.source.clone(),
+            action,
+            job.created,
+        ))
+    }
+
+    /// All steps for one upload: assign, render, and on a permanent render error record the
+    /// failure and return the error. Transient errors are returned without marking the
+    /// version failed, so the caller (or a redelivery) can retry.
+    pub async fn process(&self, source: SourceRef) -> Result<Outcome, PipelineError> {
+        let job = self.assign(source).await?;
+        match job.action {
+            Action::Done => Ok(Outcome { job, render: None }),
+            Action::Rejected => Err(rejection_error(&job)),
+            Action::Render => match self.render(&job).await {
+                Ok(report) => Ok(Outcome {
+                    job,
+                    render: Some(report),
+                }),
+                Err(e) if e.is_permanent() => {
+                    self.fail(&job, e.error_type(), &e.to_string()).await?;
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+/// The error a rejected job stands for (its recorded type and reason).
+pub fn rejection_error(job: &Job) -> PipelineError {
+    PipelineError::Recorded {
+        error_type: job
+            .error_type
+            .clone()
+            .unwrap_or_else(|| "InvalidInput".into()),
+        reason: job.error.clone().unwrap_or_else(|| "rejected".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,308 @@
+//! Pipeline tests over the in-memory adapters (the emulator-backed end-to-end tests live in
+//! `tests/integration`).
+
+use super::task::handle;
+use super::*;
+use crate::store::memory::{MemoryManifest, MemoryObjects};
+use serde_json::Value;
+
+const BUCKET: &str = "pixelfront-originals";
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode png");
+    out.into_inner()
+}
+
+fn pipeline() -> Pipeline<MemoryObjects, MemoryObjects, MemoryManifest> {
+    Pipeline::new(
+        MemoryObjects::new(),
+        MemoryObjects::new(),
+        MemoryManifest::new(),
+        BUCKET,
+    )
+}
+
+fn upload(
+    p: &Pipeline<MemoryObjects, MemoryObjects, MemoryManifest>,
+    key: &str,
+    version: &str,
+    bytes: Vec<u8>,
+) -> SourceRef {
+    let size = bytes.len() as u64;
+    p.originals.insert(key, Some(version), bytes);
+    SourceRef {
+        bucket: BUCKET.into(),
+        key: key.into(),
+        version_id: Some(version.into()),
+        etag: Some(format!("etag-{version}")),
+        size,
+    }
+}
+
+fn asset(tenant: &str, key: &str) -> AssetId {
+    AssetId {
+        tenant: tenant.into(),
+        key: key.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_upload_becomes_version_1_with_eight_static_variants() {
+    let p = pipeline();
+    let src = upload(&p, "acme/photos/beach.png", "a1", png(800, 600));
+    let out = p.process(src).await.expect("process");
+    assert!(out.job.created);
+    assert_eq!(out.job.version, 1);
+    let report = out.render.expect("rendered");
+    assert_eq!(report.status, Status::Ready);
+    assert_eq!(report.variants.len(), 8);
+
+    let a = asset("acme", "photos/beach.png");
+    let rec = p.manifest.get(&a, 1).await.expect("get").expect("record");
+    assert_eq!(rec.status, Status::Ready);
+    assert_eq!(rec.variants.len(), 8);
+    assert_eq!(rec.source_version_id, "a1");
+    assert_eq!(
+        rec.original,
+        Some(OriginalInfo {
+            width: 800,
+            height: 600,
+            format: "png".into()
+        })
+    );
+    assert_eq!(p.manifest.latest(&a).await.expect("latest"), Some(1));
+
+    let keys = p.derived.keys();
+    assert_eq!(keys.len(), 8);
+    for v in &report.variants {
+        assert!(v.object_key.starts_with("acme/v1/photos/beach.png/"));
+        let obj = p.derived.object(&v.object_key).expect("written");
+        let opts = obj.opts.expect("options");
+        assert_eq!(opts.cache_control, DERIVATIVE_CACHE_CONTROL);
+        assert_eq!(
+            opts.cache_tag.as_deref(),
+            Some("asset:acme/photos/beach.png")
+        );
+        assert_eq!(opts.content_type, v.content_type);
+        assert_eq!(obj.bytes.len() as u64, v.variant.bytes);
+    }
+    let thumb = report
+        .variants
+        .iter()
+        .find(|v| v.variant.derivative == "w160-h160-q75.webp")
+        .expect("thumb");
+    assert_eq!((thumb.variant.width, thumb.variant.height), (160, 160));
+}
+
+#[tokio::test]
+async fn repeated_events_keep_one_version_and_new_uploads_get_the_next() {
+    let p = pipeline();
+    let first = upload(&p, "acme/a.png", "v-one", png(64, 48));
+    p.process(first.clone()).await.expect("first");
+    let again = p.assign(first.clone()).await.expect("repeat");
+    assert_eq!(again.version, 1);
+    assert!(!again.created);
+    assert_eq!(again.action, Action::Done);
+
+    let second = upload(&p, "acme/a.png", "v-two", png(32, 32));
+    let out = p.process(second).await.expect("second");
+    assert_eq!(out.job.version, 2);
+    assert_eq!(
+        p.manifest.latest(&asset("acme", "a.png")).await.expect("l"),
+        Some(2)
+    );
+    assert!(p
+        .derived
+        .keys()
+        .iter()
+        .any(|k| k.starts_with("acme/v1/a.png/")));
+    assert!(p
+        .derived
+        .keys()
+        .iter()
+        .any(|k| k.starts_with("acme/v2/a.png/")));
+    // The repeat of the first event still maps to version 1.
+    assert_eq!(p.assign(first).await.expect("repeat").version, 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_original_is_failed_with_its_reason_and_writes_nothing() {
+    let p = pipeline();
+    let mut bytes = png(64, 64);
+    bytes.truncate(bytes.len() / 2);
+    let src = upload(&p, "acme/broken.png", "b1", bytes);
+    let err = p.process(src.clone()).await.expect_err("corrupt");
+    assert_eq!(err.error_type(), "ImageCorrupt");
+    let rec = p
+        .manifest
+        .get(&asset("acme", "broken.png"), 1)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(rec.status, Status::Failed);
+    assert_eq!(rec.error_type.as_deref(), Some("ImageCorrupt"));
+    assert!(rec.error.unwrap_or_default().contains("corrupt"));
+    assert!(p.derived.keys().is_empty());
+    // A redelivery does not render again: the upload stays rejected.
+    let again = p.assign(src).await.expect("assign");
+    assert_eq!(again.action, Action::Rejected);
+}
+
+#[tokio::test]
+async fn unservable_keys_and_oversize_objects_are_rejected_without_a_download() {
+    let p = pipeline();
+    let src = SourceRef {
+        bucket: BUCKET.into(),
+        key: "acme/summer sale/red+blue.jpg".into(),
+        version_id: Some("k1".into()),
+        etag: None,
+        size: 10,
+    };
+    let job = p.assign(src).await.expect("assign");
+    assert_eq!(job.action, Action::Rejected);
+    assert_eq!(job.status, Status::Failed);
+    assert_eq!(job.error_type.as_deref(), Some("KeyRejected"));
+    assert_eq!(job.asset, asset("acme", "summer sale/red+blue.jpg"));
+
+    let big = SourceRef {
+        bucket: BUCKET.into(),
+        key: "acme/huge.jpg".into(),
+        version_id: Some("h1".into()),
+        etag: None,
+        size: 60 * 1024 * 1024,
+    };
+    let err = p.process(big).await.expect_err("too large");
+    assert_eq!(err.error_type(), "ImageTooLarge");
+    let rec = p
+        .manifest
+        .get(&asset("acme", "huge.jpg"), 1)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(rec.status, Status::Failed);
+
+    let foreign = SourceRef {
+        bucket: "someone-elses-bucket".into(),
+        ..upload(&p, "acme/x.png", "x1", png(8, 8))
+    };
+    let err = p.assign(foreign).await.expect_err("foreign bucket");
+    assert_eq!(err.error_type(), "InvalidInput");
+}
+
+#[tokio::test]
+async fn transient_store_failures_leave_the_version_rendering_for_a_retry() {
+    let p = pipeline();
+    let src = upload(&p, "acme/retry.png", "r1", png(64, 64));
+    let job = p.assign(src).await.expect("assign");
+    p.derived.fail_next(1);
+    let err = p.render(&job).await.expect_err("store down");
+    assert_eq!(err.error_type(), "StoreUnavailable");
+    assert!(!err.is_permanent());
+    let rec = p
+        .manifest
+        .get(&job.asset, 1)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(rec.status, Status::Rendering);
+    let report = p.render(&job).await.expect("retry");
+    assert_eq!(report.status, Status::Ready);
+    // A late failure from a duplicate run does not downgrade `ready`.
+    let after = p
+        .fail(&job, "StoreUnavailable", "late")
+        .await
+        .expect("fail");
+    assert_eq!(after.status, Status::Ready);
+    assert_eq!(after.action, Action::Done);
+    // And rendering again is a no-op.
+    assert!(p.render(&job).await.expect("again").skipped);
+}
+
+#[tokio::test]
+async fn task_payloads_from_the_events_folder_drive_the_steps() {
+    let p = pipeline();
+    let ev: Value =
+        serde_json::from_str(include_str!("../../../events/task-assign.json")).expect("json");
+    // The sample event names a 5 MB JPEG at this exact version; seed a small PNG under it.
+    upload(
+        &p,
+        "acme/photos/beach.jpg",
+        "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+        png(320, 240),
+    );
+    let job = handle(&p, ev).await.expect("assign");
+    assert_eq!(job["version"], 1);
+    assert_eq!(job["action"], "render");
+    assert_eq!(job["tenant"], "acme");
+
+    let render: Value =
+        serde_json::from_str(include_str!("../../../events/task-render.json")).expect("json");
+    assert_eq!(render["job"]["source"], job["source"]);
+    let report = handle(&p, render).await.expect("render");
+    assert_eq!(report["status"], "ready");
+    assert_eq!(report["variants"].as_array().map(Vec::len), Some(8));
+    assert!(
+        report.to_string().len() < 8 * 1024,
+        "no bytes in the result"
+    );
+
+    let fail: Value =
+        serde_json::from_str(include_str!("../../../events/task-fail.json")).expect("json");
+    let after = handle(&p, fail).await.expect("fail");
+    assert_eq!(
+        after["status"], "ready",
+        "a late failure never downgrades ready"
+    );
+
+    let not_image: Value = serde_json::from_str(include_str!(
+        "../../../events/object-created-not-an-image.json"
+    ))
+    .expect("json");
+    p.originals.insert(
+        "acme/docs/readme.txt",
+        Some("pQ3n.4Wk9vX1s7ZrHc2Lb6YtM0aJdE8u"),
+        b"just some text, certainly not an image".to_vec(),
+    );
+    let err = handle(&p, not_image).await.expect_err("not an image");
+    assert_eq!(err.error_type(), "ImageUnsupported");
+
+    let encoded: Value = serde_json::from_str(include_str!(
+        "../../../events/object-created-encoded-key.json"
+    ))
+    .expect("json");
+    let err = handle(&p, encoded).await.expect_err("key");
+    assert_eq!(err.error_type(), "KeyRejected");
+
+    for bad in [
+        serde_json::json!({"hello": "world"}),
+        serde_json::json!({"step": "explode"}),
+        serde_json::json!({"step": "render", "job": {"tenant": 3}}),
+    ] {
+        let err = handle(&p, bad).await.expect_err("invalid");
+        assert_eq!(err.error_type(), "InvalidInput");
+    }
+}
+
+#[test]
+fn rfc3339_formats_known_instants() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1_795_603_599), "2026-11-25T10:46:39Z");
+}
+
+#[test]
+fn lambda_causes_yield_their_message() {
+    assert_eq!(
+        cause_message(r#"{"errorType":"ImageCorrupt","errorMessage":"corrupt png image: x"}"#),
+        "corrupt png image: x"
+    );
+    assert_eq!(cause_message("Task timed out"), "Task timed out");
+    assert!(is_transient_error_type("Lambda.ServiceException"));
+    assert!(is_transient_error_type("States.Timeout"));
+    assert!(!is_transient_error_type("ImageCorrupt"));
+}

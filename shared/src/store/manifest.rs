@@ -1,0 +1,254 @@
+//! The manifest port: one record per (tenant, key, version), version assignment and the
+//! `rendering → ready | failed` status machine (SPEC §6).
+//!
+//! Every write an adapter makes is conditional: a duplicated S3 event (EventBridge and Express
+//! workflows are at-least-once) finds the version already assigned to its S3 object version
+//! instead of assigning a second one, and a late failure never overwrites `ready`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::future::Future;
+
+/// An asset: a tenant and its key, without a version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AssetId {
+    /// Tenant id (first segment of the original's S3 key).
+    pub tenant: String,
+    /// The rest of the original's S3 key.
+    pub key: String,
+}
+
+impl AssetId {
+    /// `{tenant}/{key}`: the original's S3 key and the manifest partition.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.tenant, self.key)
+    }
+
+    /// The derived-object prefix of `version`: `{tenant}/v{N}/{key}`.
+    pub fn version_prefix(&self, version: u32) -> String {
+        format!("{}/v{}/{}", self.tenant, version, self.key)
+    }
+
+    /// The cache tag every derivative of the asset carries: `asset:{tenant}/{key}`.
+    pub fn cache_tag(&self) -> String {
+        format!("asset:{}", self.id())
+    }
+}
+
+impl fmt::Display for AssetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.key)
+    }
+}
+
+/// The exact S3 object (version) an upload event points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    /// Originals bucket name.
+    pub bucket: String,
+    /// Object key, already URL-decoded.
+    pub key: String,
+    /// S3 version id (`None` on an unversioned bucket).
+    pub version_id: Option<String>,
+    /// ETag as S3 reports it (without quotes).
+    pub etag: Option<String>,
+    /// Object size, bytes.
+    pub size: u64,
+}
+
+impl SourceRef {
+    /// The identity used to map this object to exactly one manifest version: the version id,
+    /// or the ETag on an unversioned bucket.
+    pub fn identity(&self) -> String {
+        match (&self.version_id, &self.etag) {
+            (Some(v), _) if v != "null" => v.clone(),
+            (_, Some(e)) => format!("etag:{e}"),
+            _ => "unversioned".to_string(),
+        }
+    }
+}
+
+/// Status of one version of an asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Version assigned, variants being rendered.
+    Rendering,
+    /// All standard variants written.
+    Ready,
+    /// Rendering failed; the record carries the reason.
+    Failed,
+    /// Removed after a takedown request.
+    TakenDown,
+    /// Removed after an erasure request.
+    Erased,
+}
+
+impl Status {
+    /// The stored name (`rendering`, `ready`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Rendering => "rendering",
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+            Status::TakenDown => "taken_down",
+            Status::Erased => "erased",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "rendering" => Status::Rendering,
+            "ready" => Status::Ready,
+            "failed" => Status::Failed,
+            "taken_down" => Status::TakenDown,
+            "erased" => Status::Erased,
+            _ => return None,
+        })
+    }
+}
+
+/// Facts about the original, recorded when it renders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginalInfo {
+    /// Upright width, pixels.
+    pub width: u32,
+    /// Upright height, pixels.
+    pub height: u32,
+    /// Input format (`jpeg`, `png`, `webp`, `gif`).
+    pub format: String,
+}
+
+/// One rendered variant in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// Catalogue name, e.g. `md-avif`.
+    pub name: String,
+    /// Derivative (object) name, e.g. `w640-q60.avif`.
+    pub derivative: String,
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// Encoded size, bytes.
+    pub bytes: u64,
+    /// Resize + encode time, milliseconds.
+    pub render_ms: u64,
+}
+
+/// One version of an asset as the manifest holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// The asset.
+    #[serde(flatten)]
+    pub asset: AssetId,
+    /// Version number, 1-based.
+    pub version: u32,
+    /// S3 version id of the original (or the ETag identity on unversioned buckets).
+    pub source_version_id: String,
+    /// ETag of the original.
+    pub source_etag: Option<String>,
+    /// Size of the original, bytes.
+    pub source_bytes: u64,
+    /// Current status.
+    pub status: Status,
+    /// Original facts, once rendered.
+    pub original: Option<OriginalInfo>,
+    /// The rendered variants (empty until `ready`).
+    pub variants: Vec<VariantRecord>,
+    /// Stable error type when failed (e.g. `ImageCorrupt`).
+    pub error_type: Option<String>,
+    /// Human-readable reason when failed.
+    pub error: Option<String>,
+    /// RFC 3339 UTC creation time.
+    pub created_at: String,
+    /// RFC 3339 UTC time of the last change.
+    pub updated_at: String,
+}
+
+/// The result of assigning a version to an S3 object version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The version record (new, or the one an earlier delivery of the same event created).
+    pub record: VersionRecord,
+    /// `true` when this call created the version; `false` for a repeated event.
+    pub created: bool,
+}
+
+/// Why a manifest operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The store is unreachable, throttling or failing: worth retrying.
+    #[error("manifest store unavailable: {0}")]
+    Unavailable(String),
+    /// Concurrent writers kept winning the version counter; worth retrying later.
+    #[error("version assignment for {0} kept conflicting with concurrent uploads")]
+    Conflict(String),
+    /// The record is missing (e.g. a render step for a version never assigned).
+    #[error("no manifest record for {0}")]
+    Missing(String),
+    /// The record is in a state that forbids the write (e.g. taken down).
+    #[error("{asset} v{version} is {status}, not {wanted}")]
+    WrongStatus {
+        /// `{tenant}/{key}`.
+        asset: String,
+        /// The version.
+        version: u32,
+        /// Its current status.
+        status: &'static str,
+        /// What the write needed.
+        wanted: &'static str,
+    },
+    /// A stored item does not have the expected shape.
+    #[error("malformed manifest item: {0}")]
+    Malformed(String),
+}
+
+/// The manifest store.
+pub trait ManifestStore: Send + Sync {
+    /// Assigns the next version of `asset` to `source` (status `rendering`), or returns the
+    /// version already assigned to the same S3 object version. N = previous + 1 per asset,
+    /// and the per-asset latest pointer moves to N, atomically.
+    fn assign(
+        &self,
+        asset: &AssetId,
+        source: &SourceRef,
+        now: &str,
+    ) -> impl Future<Output = Result<Assignment, ManifestError>> + Send;
+
+    /// Reads one version.
+    fn get(
+        &self,
+        asset: &AssetId,
+        version: u32,
+    ) -> impl Future<Output = Result<Option<VersionRecord>, ManifestError>> + Send;
+
+    /// The latest assigned version of `asset`, if any.
+    fn latest(
+        &self,
+        asset: &AssetId,
+    ) -> impl Future<Output = Result<Option<u32>, ManifestError>> + Send;
+
+    /// Marks a version `ready` with its original facts and variants. Allowed from
+    /// `rendering`, `failed` and `ready` (a repeat); refused for `taken_down`/`erased`.
+    fn mark_ready(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        original: &OriginalInfo,
+        variants: &[VariantRecord],
+        now: &str,
+    ) -> impl Future<Output = Result<VersionRecord, ManifestError>> + Send;
+
+    /// Marks a version `failed` with a reason. Only from `rendering` or `failed`: a late
+    /// failure of a duplicate run never downgrades `ready`. Returns the record as it stands.
+    fn mark_failed(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        error_type: &str,
+        reason: &str,
+        now: &str,
+    ) -> impl Future<Output = Result<VersionRecord, ManifestError>> + Send;
+}

@@ -1,0 +1,263 @@
+//! In-memory adapters of both ports, for unit tests of the pipeline and as the reference
+//! semantics the real adapters must match.
+
+use super::manifest::*;
+use super::{Object, ObjectStore, PutOptions, StoreError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// A stored object with its write options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Bytes.
+    pub bytes: Vec<u8>,
+    /// Options it was written with (`None` for objects seeded with [`MemoryObjects::insert`]).
+    pub opts: Option<PutOptions>,
+}
+
+/// An object store in a `HashMap`, keyed by (key, version id).
+#[derive(Debug, Default)]
+pub struct MemoryObjects {
+    objects: Mutex<HashMap<(String, Option<String>), StoredObject>>,
+    failures: AtomicUsize,
+}
+
+impl MemoryObjects {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Seeds an object (an upload), optionally under a version id.
+    pub fn insert(&self, key: &str, version: Option<&str>, bytes: Vec<u8>) {
+        self.lock().insert(
+            (key.to_string(), version.map(str::to_string)),
+            StoredObject { bytes, opts: None },
+        );
+    }
+
+    /// Makes the next `n` operations fail with [`StoreError::Unavailable`].
+    pub fn fail_next(&self, n: usize) {
+        self.failures.store(n, Ordering::SeqCst);
+    }
+
+    /// The object at `key` (unversioned writes), if any.
+    pub fn object(&self, key: &str) -> Option<StoredObject> {
+        self.lock().get(&(key.to_string(), None)).cloned()
+    }
+
+    /// Every key, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.lock().keys().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Option<String>), StoredObject>> {
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn injected_failure(&self) -> Result<(), StoreError> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        Ok(())
+    }
+}
+
+impl ObjectStore for MemoryObjects {
+    async fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Object, StoreError> {
+        self.injected_failure()?;
+        let found = self
+            .lock()
+            .get(&(key.to_string(), version.map(str::to_string)))
+            .cloned();
+        let obj = found.ok_or_else(|| StoreError::NotFound(key.to_string()))?;
+        if obj.bytes.len() as u64 > max_bytes {
+            return Err(StoreError::TooLarge {
+                bytes: obj.bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
+        Ok(Object {
+            content_type: obj.opts.as_ref().map(|o| o.content_type.clone()),
+            bytes: obj.bytes,
+        })
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, opts: &PutOptions) -> Result<(), StoreError> {
+        self.injected_failure()?;
+        self.lock().insert(
+            (key.to_string(), None),
+            StoredObject {
+                bytes: body,
+                opts: Some(opts.clone()),
+            },
+        );
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct ManifestState {
+    latest: HashMap<String, u32>,
+    sources: HashMap<(String, String), u32>,
+    versions: HashMap<(String, u32), VersionRecord>,
+}
+
+/// A manifest in a `Mutex<HashMap>`: every operation is one critical section, which is the
+/// atomicity the conditional writes of the real adapters provide.
+#[derive(Debug, Default)]
+pub struct MemoryManifest {
+    state: Mutex<ManifestState>,
+}
+
+impl MemoryManifest {
+    /// An empty manifest.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ManifestState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The transition rules shared by the in-memory and SQLite adapters (the DynamoDB adapter
+/// expresses the same rules as condition expressions).
+pub(crate) fn check_ready_allowed(rec: &VersionRecord) -> Result<(), ManifestError> {
+    match rec.status {
+        Status::Rendering | Status::Failed | Status::Ready => Ok(()),
+        s => Err(ManifestError::WrongStatus {
+            asset: rec.asset.id(),
+            version: rec.version,
+            status: s.as_str(),
+            wanted: "rendering",
+        }),
+    }
+}
+
+/// Whether a failure may be recorded over `status`.
+pub(crate) fn failure_allowed(status: Status) -> bool {
+    matches!(status, Status::Rendering | Status::Failed)
+}
+
+/// A fresh `rendering` record.
+pub(crate) fn new_record(
+    asset: &AssetId,
+    version: u32,
+    source: &SourceRef,
+    now: &str,
+) -> VersionRecord {
+    VersionRecord {
+        asset: asset.clone(),
+        version,
+        source_version_id: source.identity(),
+        source_etag: source.etag.clone(),
+        source_bytes: source.size,
+        status: Status::Rendering,
+        original: None,
+        variants: Vec::new(),
+        error_type: None,
+        error: None,
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    }
+}
+
+impl ManifestStore for MemoryManifest {
+    async fn assign(
+        &self,
+        asset: &AssetId,
+        source: &SourceRef,
+        now: &str,
+    ) -> Result<Assignment, ManifestError> {
+        let mut st = self.lock();
+        let id = asset.id();
+        if let Some(&n) = st.sources.get(&(id.clone(), source.identity())) {
+            let record = st
+                .versions
+                .get(&(id.clone(), n))
+                .cloned()
+                .ok_or_else(|| ManifestError::Missing(format!("{id} v{n}")))?;
+            return Ok(Assignment {
+                record,
+                created: false,
+            });
+        }
+        let n = st.latest.get(&id).copied().unwrap_or(0) + 1;
+        let record = new_record(asset, n, source, now);
+        st.latest.insert(id.clone(), n);
+        st.sources.insert((id.clone(), source.identity()), n);
+        st.versions.insert((id, n), record.clone());
+        Ok(Assignment {
+            record,
+            created: true,
+        })
+    }
+
+    async fn get(
+        &self,
+        asset: &AssetId,
+        version: u32,
+    ) -> Result<Option<VersionRecord>, ManifestError> {
+        Ok(self.lock().versions.get(&(asset.id(), version)).cloned())
+    }
+
+    async fn latest(&self, asset: &AssetId) -> Result<Option<u32>, ManifestError> {
+        Ok(self.lock().latest.get(&asset.id()).copied())
+    }
+
+    async fn mark_ready(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        original: &OriginalInfo,
+        variants: &[VariantRecord],
+        now: &str,
+    ) -> Result<VersionRecord, ManifestError> {
+        let mut st = self.lock();
+        let rec = st
+            .versions
+            .get_mut(&(asset.id(), version))
+            .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))?;
+        check_ready_allowed(rec)?;
+        rec.status = Status::Ready;
+        rec.original = Some(original.clone());
+        rec.variants = variants.to_vec();
+        rec.error = None;
+        rec.error_type = None;
+        rec.updated_at = now.to_string();
+        Ok(rec.clone())
+    }
+
+    async fn mark_failed(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        error_type: &str,
+        reason: &str,
+        now: &str,
+    ) -> Result<VersionRecord, ManifestError> {
+        let mut st = self.lock();
+        let rec = st
+            .versions
+            .get_mut(&(asset.id(), version))
+            .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))?;
+        if failure_allowed(rec.status) {
+            rec.status = Status::Failed;
+            rec.error_type = Some(error_type.to_string());
+            rec.error = Some(reason.to_string());
+            rec.updated_at = now.to_string();
+        }
+        Ok(rec.clone())
+    }
+}

@@ -1,0 +1,84 @@
+//! Storage ports: the two narrow interfaces the pipeline needs, an object store (originals and
+//! derivatives) and a manifest store (versions and their render status).
+//!
+//! The domain code ([`crate::pipeline`]) is generic over these traits and never sees an SDK.
+//! Adapters: [`s3::S3Objects`] and [`dynamo::DynamoManifest`] (feature `aws`) for the Lambda
+//! functions, [`fs::FsObjects`] for the local stack, and [`memory`] for unit tests.
+
+pub mod fs;
+pub mod manifest;
+pub mod memory;
+
+#[cfg(feature = "aws")]
+pub mod dynamo;
+#[cfg(feature = "aws")]
+pub mod s3;
+
+use std::future::Future;
+
+pub use manifest::{
+    AssetId, Assignment, ManifestError, ManifestStore, OriginalInfo, SourceRef, Status,
+    VariantRecord, VersionRecord,
+};
+
+/// An object read from a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// The object's bytes.
+    pub bytes: Vec<u8>,
+    /// Its `Content-Type`, when the store keeps one.
+    pub content_type: Option<String>,
+}
+
+/// How to write an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOptions {
+    /// `Content-Type` header, e.g. `image/avif`.
+    pub content_type: String,
+    /// `Cache-Control` header served with the object.
+    pub cache_control: String,
+    /// Cache tag (`x-amz-meta-cache-tag`), e.g. `asset:acme/photos/beach.jpg`.
+    pub cache_tag: Option<String>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// No such object (or no such version of it).
+    #[error("object not found: {0}")]
+    NotFound(String),
+    /// The object is larger than the caller's limit; nothing was read past the header.
+    #[error("object is {bytes} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// Object size, bytes.
+        bytes: u64,
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// The store refused the request (permissions, invalid key): retrying will not help.
+    #[error("store refused the request: {0}")]
+    Denied(String),
+    /// The store is unreachable, throttling or failing (5xx, timeout): worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An object store bound to one bucket (or one directory).
+pub trait ObjectStore: Send + Sync {
+    /// Reads `key`, the exact `version` when given (S3 version id). Objects larger than
+    /// `max_bytes` fail with [`StoreError::TooLarge`] before their body is read.
+    fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Object, StoreError>> + Send;
+
+    /// Writes `body` under `key`, replacing any previous object; atomic for readers.
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        opts: &PutOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,129 @@
+//! S3 adapter of the object-store port (aws-sdk-s3). One instance per bucket. Endpoint
+//! override (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, read by aws-config) switches on
+//! path-style addressing, which emulators such as SeaweedFS need.
+
+use super::{Object, ObjectStore, PutOptions, StoreError};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+
+/// Builds an S3 client from the shared SDK config; path-style addressing when an endpoint
+/// override is set in the environment or `PIXELFRONT_S3_PATH_STYLE=1`.
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let forced = std::env::var("PIXELFRONT_S3_PATH_STYLE").is_ok_and(|v| v == "1");
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(overridden || forced)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// An S3 bucket as an object store.
+#[derive(Debug, Clone)]
+pub struct S3Objects {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Objects {
+    /// The bucket `bucket` through `client`.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Objects {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+/// Maps an SDK error to the port's error: 404s and missing versions are `NotFound`, other
+/// 4xx `Denied`, everything else (5xx, throttling, timeouts, connection failures)
+/// `Unavailable`.
+fn map_err<E>(what: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = err.code().unwrap_or_default().to_string();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let detail = format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&err));
+    match (status, code.as_str()) {
+        (_, "NoSuchKey" | "NoSuchVersion" | "NotFound") | (Some(404), _) => {
+            StoreError::NotFound(what.to_string())
+        }
+        (_, "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout") => {
+            StoreError::Unavailable(detail)
+        }
+        (Some(s), _) if (400..500).contains(&s) && s != 408 && s != 429 => {
+            StoreError::Denied(detail)
+        }
+        _ => StoreError::Unavailable(detail),
+    }
+}
+
+impl ObjectStore for S3Objects {
+    async fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Object, StoreError> {
+        let what = format!("s3://{}/{key}", self.bucket);
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_err(&what, e))?;
+        let len = resp.content_length().unwrap_or(0).max(0) as u64;
+        if len > max_bytes {
+            return Err(StoreError::TooLarge {
+                bytes: len,
+                limit: max_bytes,
+            });
+        }
+        let content_type = resp.content_type().map(str::to_string);
+        let body = resp
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{what}: reading body: {e}")))?;
+        let bytes = body.into_bytes().to_vec();
+        if bytes.len() as u64 > max_bytes {
+            return Err(StoreError::TooLarge {
+                bytes: bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
+        Ok(Object {
+            bytes,
+            content_type,
+        })
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, opts: &PutOptions) -> Result<(), StoreError> {
+        let what = format!("s3://{}/{key}", self.bucket);
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(&opts.content_type)
+            .cache_control(&opts.cache_control);
+        if let Some(tag) = &opts.cache_tag {
+            req = req.metadata("cache-tag", tag);
+        }
+        req.send().await.map_err(|e| map_err(&what, e))?;
+        Ok(())
+    }
+}
