@@ -39,6 +39,13 @@ pub fn sniff(bytes: &[u8]) -> Result<InputFormat, RenderError> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Ok(InputFormat::Png);
     }
+    if bytes.starts_with(b"\x89PNG") {
+        // A PNG whose signature lost or gained CR/LF bytes (a text-mode transfer): damaged.
+        return Err(RenderError::corrupt(
+            "png",
+            "damaged signature (line endings changed in transfer?)",
+        ));
+    }
     if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
         return Ok(InputFormat::Gif);
     }
@@ -69,6 +76,10 @@ mod tests {
         assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(InputFormat::Jpeg));
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Ok(InputFormat::Png));
         assert_eq!(sniff(b"GIF89a...."), Ok(InputFormat::Gif));
+        assert!(matches!(
+            sniff(b"\x89PNG\r\r\x1a\rrest"),
+            Err(RenderError::Corrupt { format: "png", .. })
+        ));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(InputFormat::Webp));
         assert_eq!(sniff(b""), Err(RenderError::Empty));
         assert_eq!(

