@@ -940,6 +940,9 @@ class Harness:
             "cargo", "lambda", "watch",
             "--invoke-address", HOST, "--invoke-port", str(self.invoke_port),
             "--ignore-changes",  # the owner edits code while the suite runs; no mid-run rebuilds
+            # several function instances, so that concurrent invocations really race on the
+            # manifest's conditional writes (test_concurrent_deliveries_get_distinct_versions)
+            "--concurrency", "4",
             "--env-file", str(env_file),
         ]
         self.watch = self._spawn("cargo-lambda-watch", argv, env, cwd=REPO_ROOT)

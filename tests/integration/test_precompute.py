@@ -245,6 +245,35 @@ def test_duplicate_event_assigns_one_version(stack: H.Harness):
         derived_prefix("acme", 1, "dup/once.jpg") + d for d in DERIVATIVES}
 
 
+def test_concurrent_deliveries_get_distinct_versions(stack: H.Harness):
+    """Three uploads of one key, each event delivered twice, all six assign tasks at once:
+    the conditional writes must give exactly versions 1, 2, 3, one per S3 version, and both
+    deliveries of an upload the same number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    full_key = "acme/race/shot.jpg"
+    uploads = [stack.upload(full_key, jpeg_bytes(64, 48, seed=10 + i), "image/jpeg") for i in range(3)]
+    events = [stack.event_for(full_key, up) for up in uploads]
+    payloads = [{"step": "assign", "event": ev} for ev in events for _ in range(2)]
+    with ThreadPoolExecutor(len(payloads)) as pool:
+        answers = list(pool.map(stack.invoke_direct, payloads))
+    jobs = []
+    for status, headers, body in answers:
+        assert status == 200 and "x-amz-function-error" not in headers, body[:500]
+        jobs.append(json.loads(body))
+    by_source = {}
+    for job in jobs:
+        by_source.setdefault(job["source"]["version_id"], set()).add(job["version"])
+    assert all(len(v) == 1 for v in by_source.values()), by_source
+    assert sorted(next(iter(v)) for v in by_source.values()) == [1, 2, 3], by_source
+    assert sum(job["created"] for job in jobs) == 3, jobs
+    m = stack.manifest("acme", "race/shot.jpg")
+    assert sorted(m["versions"]) == [1, 2, 3]
+    assert m["asset"]["latest"] == 3
+    assert {vid: n for vid, n in m["sources"].items()} == {
+        vid: next(iter(v)) for vid, v in by_source.items()}
+
+
 def _truncated_jpeg() -> bytes:
     data = jpeg_bytes(64, 64, seed=4)
     sos = data.index(b"\xff\xda")  # cut inside the headers: no decoder can recover from that

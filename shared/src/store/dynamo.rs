@@ -214,17 +214,25 @@ impl ManifestStore for DynamoManifest {
     ) -> Result<Assignment, ManifestError> {
         let pk = asset.id();
         let src_sk = format!("src#{}", source.identity());
-        for _ in 0..ASSIGN_ATTEMPTS {
+        for attempt in 0..ASSIGN_ATTEMPTS {
+            if attempt > 0 {
+                // Another writer won a condition: back off a little before re-reading.
+                let ms = 10 * (1u64 << attempt.min(6));
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
             if let Some(item) = self.get_item(&pk, &src_sk).await? {
                 let version = need(get_n(&item, "version"), "version", &item)?;
-                let record = self
-                    .read_version(asset, version)
-                    .await?
-                    .ok_or_else(|| ManifestError::Missing(format!("{pk} v{version}")))?;
-                return Ok(Assignment {
-                    record,
-                    created: false,
-                });
+                match self.read_version(asset, version).await? {
+                    Some(record) => {
+                        return Ok(Assignment {
+                            record,
+                            created: false,
+                        })
+                    }
+                    // The mapping is visible but its version item not yet: a store whose
+                    // transactions are not isolated from reads (emulators). Read again.
+                    None => continue,
+                }
             }
             let latest: Option<u32> = self
                 .get_item(&pk, "asset")
