@@ -1,9 +1,19 @@
-//! A local stand-in for the CloudFront Functions runtime.
+//! A local stand-in for the CloudFront Functions runtime (cloudfront-js-2.0).
 //!
 //! Loads the real `viewer-request.js` text (no copy of its logic), evaluates it as a strict-mode
-//! script in a fresh `node:vm` context per call (the runtime has no module system: the file
-//! just defines `handler`), builds the viewer-request event the way CloudFront does and returns
-//! the handler's result as plain JSON data.
+//! script in a fresh `node:vm` context per call, builds the viewer-request event the way
+//! CloudFront does, awaits the (async) handler and returns its result as plain JSON data.
+//!
+//! Runtime 2.0 modules: `node:vm` scripts have no `import`, so each top-level line
+//! `import NAME from 'MODULE';` is rewritten in place (same line numbers) to
+//! `var NAME = <module>;`, and only two modules exist, as in CloudFront:
+//!   - `cloudfront`: `cf.kvs()` / `cf.kvs(id)` give a fake KeyValueStore handle (`fakeKvs`)
+//!     with the documented helpers `get(key, {format})`, `exists(key)` and `meta()`; `get`
+//!     rejects for a missing key, as the real one does.
+//!   - `crypto`: `createHash` / `createHmac` from node:crypto, limited to what the CloudFront
+//!     docs list (md5, sha1, sha256; digest encodings hex, base64, base64url).
+//! The clock can be frozen (`now`, Unix seconds): in CloudFront every `Date.now()` of one run
+//! returns the time the run started.
 //!
 //! Event shape (CloudFront Functions event structure, version 1.0): `request.uri` is the path
 //! as sent; `request.querystring` has one field per distinct name, `{value}`, with the raw
@@ -11,6 +21,7 @@
 //! value and `multiValue` lists all of them in order; header names are lower-cased.
 
 import { readFileSync } from 'node:fs';
+import nodeCrypto from 'node:crypto';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
@@ -18,10 +29,18 @@ export const FUNCTION_PATH = fileURLToPath(new URL('./viewer-request.js', import
 
 const scripts = new Map();
 
+// `import NAME from 'MODULE';` alone on a line, the only import form the file may use.
+const IMPORT = /^import ([A-Za-z_$][\w$]*) from '([^']*)';[ \t]*$/gm;
+const LOADER = '__pixelfrontHarnessImport';
+
 /** Compile the function file once per path (strict mode, as the runtime enforces). */
 function script(path) {
   if (!scripts.has(path)) {
-    const code = readFileSync(path, 'utf8');
+    const code = readFileSync(path, 'utf8').replace(
+      IMPORT,
+      (_, name, module) => `var ${name} = ${LOADER}(${JSON.stringify(module)});`,
+    );
+    if (/^\s*import\b/m.test(code)) throw new Error(`${path}: unsupported import form`);
     // The prepended directive sits on line 0 so stack traces keep the file's line numbers.
     scripts.set(path, new vm.Script(`'use strict';\n${code}`, { filename: path, lineOffset: -1 }));
   }
@@ -29,11 +48,102 @@ function script(path) {
 }
 
 /**
+ * A fake KeyValueStore handle over `entries` (a Map or a plain object of key -> stored string;
+ * a non-string value is stored as its JSON). `error` (optional) makes every call reject with
+ * it, like an unreachable store. `calls` records each call as [method, key].
+ */
+export function fakeKvs(entries = new Map(), { error } = {}) {
+  const map = entries instanceof Map ? new Map(entries) : new Map(Object.entries(entries));
+  for (const [k, v] of map) if (typeof v !== 'string') map.set(k, JSON.stringify(v));
+  const calls = [];
+  return {
+    calls,
+    async get(key, options = {}) {
+      calls.push(['get', key]);
+      if (error) throw error;
+      if (!map.has(key)) throw new Error(`KeyNotFound: ${key}`);
+      const raw = map.get(key);
+      const format = options.format ?? 'string';
+      if (format === 'string') return raw;
+      if (format === 'json') return JSON.parse(raw);
+      if (format === 'bytes') return Buffer.from(raw, 'utf8');
+      throw new Error(`unknown format ${format}`);
+    },
+    async exists(key) {
+      calls.push(['exists', key]);
+      if (error) throw error;
+      return map.has(key);
+    },
+    async meta() {
+      calls.push(['meta']);
+      if (error) throw error;
+      return { creationDateTime: '', lastUpdatedDateTime: '', keyCount: map.size };
+    },
+  };
+}
+
+/** The `crypto` module as cloudfront-js-2.0 documents it, backed by node:crypto. */
+const ALGORITHMS = ['md5', 'sha1', 'sha256'];
+const ENCODINGS = ['hex', 'base64', 'base64url'];
+function wrapDigest(inner) {
+  const obj = {
+    update(data) {
+      inner.update(data);
+      return obj;
+    },
+    digest(encoding) {
+      if (encoding === undefined) return inner.digest();
+      if (!ENCODINGS.includes(encoding)) throw new Error(`unsupported encoding ${encoding}`);
+      return inner.digest(encoding);
+    },
+  };
+  return obj;
+}
+const CRYPTO = Object.freeze({
+  createHash(algorithm) {
+    if (!ALGORITHMS.includes(algorithm)) throw new Error(`unsupported algorithm ${algorithm}`);
+    return wrapDigest(nodeCrypto.createHash(algorithm));
+  },
+  createHmac(algorithm, key) {
+    if (!ALGORITHMS.includes(algorithm)) throw new Error(`unsupported algorithm ${algorithm}`);
+    return wrapDigest(nodeCrypto.createHmac(algorithm, key));
+  },
+});
+
+/** Accept a Map/object of entries or a ready handle (anything with get and exists). */
+function kvsHandle(kvs) {
+  if (kvs && typeof kvs.get === 'function' && typeof kvs.exists === 'function' && !(kvs instanceof Map)) {
+    return kvs;
+  }
+  return fakeKvs(kvs ?? new Map());
+}
+
+/**
  * Evaluate the function file in a fresh context and return that context (its globals:
  * `handler`, `normalize`, `POLICY`, ...), for tests that exercise the pieces directly.
+ * `kvs`: the KeyValueStore (see `kvsHandle`; default empty); `now`: freeze `Date.now()` at
+ * these Unix seconds (default: the real clock).
  */
-export function loadFunction(path = FUNCTION_PATH) {
-  const context = vm.createContext({ console });
+export function loadFunction(path = FUNCTION_PATH, { kvs, now } = {}) {
+  const handle = kvsHandle(kvs);
+  const modules = {
+    cloudfront: Object.freeze({
+      // The function is associated with exactly one store: any id names it.
+      kvs: () => handle,
+    }),
+    crypto: CRYPTO,
+  };
+  const context = vm.createContext({
+    console,
+    [LOADER]: (name) => {
+      if (!Object.hasOwn(modules, name)) throw new Error(`no module '${name}' in cloudfront-js-2.0`);
+      return modules[name];
+    },
+  });
+  if (now !== undefined) {
+    if (!Number.isInteger(now)) throw new Error('now: Unix seconds, an integer');
+    vm.runInContext(`Date.now = function () { return ${now * 1000}; };`, context);
+  }
   script(path).runInContext(context);
   if (typeof context.handler !== 'function') throw new Error(`${path} defines no handler`);
   return context;
@@ -83,12 +193,13 @@ export function queryPairs(raw) {
 
 /**
  * Build the viewer-request event. `headers` maps names (any case) to a value or an array of
- * values; `accept` (optional) is the Accept header.
+ * values; `accept` and `referer` (optional) are the Accept and Referer headers.
  */
-export function buildEvent({ uri, querystring = '', accept, headers = {} }) {
+export function buildEvent({ uri, querystring = '', accept, referer, headers = {} }) {
   const hs = {};
   addValue(hs, 'host', 'd111111abcdef8.cloudfront.net');
   if (accept !== undefined && accept !== null) addValue(hs, 'accept', accept);
+  if (referer !== undefined && referer !== null) addValue(hs, 'referer', referer);
   for (const [name, v] of Object.entries(headers)) {
     for (const value of Array.isArray(v) ? v : [v]) addValue(hs, name.toLowerCase(), value);
   }
@@ -112,12 +223,18 @@ export function buildEvent({ uri, querystring = '', accept, headers = {} }) {
 }
 
 /**
- * Run the real function on one request: `{uri, querystring (raw, no '?'), accept, headers}`.
- * Returns the handler's result (a request or a response) as plain data, the way CloudFront
- * would serialize it.
+ * Run the real function on one request: `{uri, querystring (raw, no '?'), accept, referer,
+ * headers, kvs, now}` (`kvs` and `now` as for `loadFunction`). Resolves to the handler's result
+ * (a request or a response) as plain data, the way CloudFront would serialize it.
  */
-export function runViewerRequest(input, path = FUNCTION_PATH) {
-  const context = loadFunction(path);
-  const result = context.handler(buildEvent(input));
+export async function runViewerRequest(input, path = FUNCTION_PATH) {
+  const context = loadFunction(path, { kvs: input.kvs, now: input.now });
+  const result = await context.handler(buildEvent(input));
   return JSON.parse(JSON.stringify(result));
+}
+
+/** Split `'<path>?<query>'` on the first '?' (no '?': empty query). */
+export function splitUri(uri) {
+  const q = uri.indexOf('?');
+  return q < 0 ? { uri, querystring: '' } : { uri: uri.slice(0, q), querystring: uri.slice(q + 1) };
 }

@@ -8,7 +8,7 @@
 //! error prints the problem and the usage line to stderr and exits 2; `--help` prints the usage
 //! to stdout and exits 0.
 
-import { runViewerRequest } from './harness.mjs';
+import { runViewerRequest, splitUri } from './harness.mjs';
 
 const USAGE = "usage: node edge/normalize.mjs [--accept <value>] '<path>?<query>'";
 
@@ -42,7 +42,7 @@ function parseArgs(argv) {
   return { accept, uri: positional[0] };
 }
 
-function main(argv) {
+async function main(argv) {
   const args = parseArgs(argv);
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -52,13 +52,9 @@ function main(argv) {
     process.stderr.write(`error: ${args.error}\n${USAGE}\n`);
     return 2;
   }
-  // Like the Rust normalize_uri: the query is everything after the first '?'.
-  const q = args.uri.indexOf('?');
-  const result = runViewerRequest({
-    uri: q < 0 ? args.uri : args.uri.slice(0, q),
-    querystring: q < 0 ? '' : args.uri.slice(q + 1),
-    accept: args.accept,
-  });
+  // Like the Rust normalize_uri: the query is everything after the first '?'. No tenant
+  // policy here (an empty KeyValueStore): normalization only, as `pixelfront normalize`.
+  const result = await runViewerRequest({ ...splitUri(args.uri), accept: args.accept });
   if (result.statusCode === 400) {
     process.stderr.write(`${result.body.data}\n`);
     return 2;
@@ -71,4 +67,4 @@ function main(argv) {
   return 1;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

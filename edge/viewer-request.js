@@ -1,6 +1,11 @@
-//! Pixelfront viewer-request CloudFront Function (cloudfront-js-2.0, ES5, <= 10 KB), SPEC §3:
-//! rewrites /img/{tenant}/v{N}/{key}?w&h&fmt&q to the derived object key, or answers 400 with
-//! the reason. Mirrors shared/src/normalize.rs exactly; tests/vectors/normalize.json for both.
+import cf from 'cloudfront';
+import crypto from 'crypto';
+//! Pixelfront viewer-request CloudFront Function (cloudfront-js-2.0, <= 10 KB), SPEC 3 and 8:
+//! path, tenant policy (KeyValueStore: signature, Referer), then the query -> derived object
+//! key; else 400/403/503 with the reason. Mirrors shared/src/{normalize,sign}.rs (and vectors).
+
+// The one store associated with the function: tenant id -> policy JSON.
+var kvs = cf.kvs();
 
 // BEGIN GENERATED POLICY by edge/gen-policy.mjs from shared/policy.json
 var POLICY = {"breakpoints":[16,32,48,64,96,128,160,240,320,480,640,768,960,1080,1280,1440,1600,1920,2048,2560],"quality_steps":[30,40,50,60,70,75,80,85,90,95,100],"default_quality":{"jpeg":80,"webp":80,"avif":60},"max_dimension_param":8192,"max_key_bytes":512};
@@ -10,8 +15,17 @@ var POLICY = {"breakpoints":[16,32,48,64,96,128,160,240,320,480,640,768,960,1080
 var WS = '[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+';
 var TRIM = new RegExp('^' + WS + '|' + WS + '$', 'g');
 
-// A rejection is thrown as {reject} and caught in normalize().
+// A rejection is thrown as {reject} and caught by guard().
 function fail(reason) { throw { reject: reason }; }
+
+function guard(f) {
+  try {
+    return f();
+  } catch (e) {
+    if (e && typeof e.reject === 'string') return { reject: e.reject };
+    throw e;
+  }
+}
 
 // ASCII-only lower-casing (Rust to_ascii_lowercase).
 function lc(s) {
@@ -65,7 +79,7 @@ function accepts(accept, type) {
 
 // (path, raw [name, value] pairs, Accept) -> {key, canonical} or {reject}.
 function normalize(path, pairs, accept) {
-  try {
+  return guard(function () {
     var prefix = parsePath(path);
     // Allowlisted names: first value and count, by first appearance.
     var seen = {}, order = [];
@@ -99,28 +113,113 @@ function normalize(path, pairs, accept) {
       key: prefix + '/' + (parts.join('-') || 'orig') + '.' + fmt,
       canonical: 'fmt=' + fmt + (h ? '&h=' + h : '') + (q ? '&q=' + q : '') + (w ? '&w=' + w : '')
     };
+  });
+}
+
+// Pieces named w, h, fmt or q (any case), as sent, in order.
+function signedParams(pairs) {
+  return pairs.filter(function (p) { return /^(w|h|fmt|q)$/.test(lc(p[0])); })
+    .map(function (p) { return p[0] + '=' + p[1]; }).join('&');
+}
+
+// Unpadded base64url HMAC-SHA256, keyed with the secret's UTF-8 bytes.
+function sign(secret, path, signed, exp, kid) {
+  return crypto.createHmac('sha256', secret)
+    .update('PF1\n' + path + '\n' + signed + '\n' + exp + '\n' + kid)
+    .digest('base64url').replace(/=+$/, '');
+}
+
+// No early exit.
+function same(a, b) {
+  if (a.length !== b.length) return false;
+  for (var d = 0, i = 0; i < a.length; i++) d |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return d === 0;
+}
+
+// Host after '://' up to / ? # : equals an entry, or is 'label.suffix' for '*.suffix'.
+function refererOk(ref, allowed) {
+  var i = ref.indexOf('://'), rest = ref.slice(i + 3), end = rest.search(/[\/?#:]/);
+  var host = lc(end < 0 ? rest : rest.slice(0, end));
+  return i >= 0 && host !== '' && allowed.some(function (e) {
+    e = lc(e);
+    return e.slice(0, 2) === '*.' ? host.length > e.length - 1 && host.slice(1 - e.length) === e.slice(1) : host === e;
+  });
+}
+
+// As Rust's TenantPolicy: absent fields default, wrong types fail.
+function validPolicy(p) {
+  var obj = function (x) { return !!x && typeof x === 'object' && !Array.isArray(x); };
+  var str = function (x) { return typeof x === 'string'; }, k = obj(p) && p.keys, r = p && p.referers;
+  return obj(p) && (p.sign === undefined || typeof p.sign === 'boolean') &&
+    (k === undefined || (obj(k) && Object.keys(k).every(function (n) { return str(k[n]); }))) &&
+    (r === undefined || (Array.isArray(r) && r.every(str)));
+}
+
+// -> the 403 reason, '' when allowed.
+function forbidden(p, path, pairs, referer, now) {
+  if (p.sign) {
+    var n = {}, v = {}, keys = p.keys || {};
+    pairs.forEach(function (q) {
+      if (/^(exp|kid|sig)$/.test(q[0])) {
+        n[q[0]] = (n[q[0]] || 0) + 1;
+        v[q[0]] = q[1];
+      }
+    });
+    if (n.exp > 1 || n.kid > 1 || n.sig > 1) return 'bad signature parameters';
+    if (!n.exp || !n.kid || !n.sig) return 'signature required';
+    if (!/^[0-9]{1,10}$/.test(v.exp) || !/^[A-Za-z0-9_-]{1,64}$/.test(v.kid) || !v.sig) {
+      return 'bad signature parameters';
+    }
+    if (now >= +v.exp) return 'expired';
+    if (!Object.prototype.hasOwnProperty.call(keys, v.kid)) return 'unknown key';
+    // exp as a number (no leading zeros), as Rust formats the parsed u64.
+    if (!same(sign(keys[v.kid], path, signedParams(pairs), +v.exp, v.kid), v.sig)) return 'bad signature';
+  }
+  var r = p.referers || [];
+  return r.length && referer !== undefined && !refererOk(referer, r) ? 'hotlink refused' : '';
+}
+
+// get() throws for a missing key and for failures alike; exists() tells them apart.
+// Missing -> {} (defaults: no signing, any Referer); else throw (503).
+async function policyOf(tenant) {
+  try {
+    return await kvs.get(tenant, { format: 'json' });
   } catch (e) {
-    if (e && typeof e.reject === 'string') return { reject: e.reject };
-    throw e;
+    if (await kvs.exists(tenant)) throw e;
+    return {};
   }
 }
 
-function handler(event) {
-  var req = event.request, qs = req.querystring, pairs = [], name;
+function respond(code, text, reason) {
+  return { statusCode: code, statusDescription: text, headers: {
+    'content-type': { value: 'text/plain; charset=utf-8' },
+    'cache-control': { value: code === 400 ? 'public, max-age=10' : 'no-store' }
+  }, body: { encoding: 'text', data: reason } };
+}
+
+async function handler(event) {
+  var req = event.request, qs = req.querystring, pairs = [], name, p;
   // Fields come in first-appearance order, a repeated spelling as multiValue.
   for (name in qs) {
     (qs[name].multiValue || [qs[name]]).forEach(function (x) { pairs.push([name, x.value]); });
   }
-  var a = req.headers.accept;
+  var a = req.headers.accept, ref = req.headers.referer;
   a = a ? (a.multiValue || [a]).map(function (x) { return x.value; }).join(',') : '';
 
-  var r = normalize(req.uri, pairs, a);
-  if (r.reject !== undefined) {
-    return { statusCode: 400, statusDescription: 'Bad Request', headers: {
-      'content-type': { value: 'text/plain; charset=utf-8' },
-      'cache-control': { value: 'public, max-age=10' }
-    }, body: { encoding: 'text', data: r.reject } };
+  // Path first (its 400 wins), then the tenant's policy, then the query.
+  var t = guard(function () { return { tenant: parsePath(req.uri).split('/')[0] }; });
+  if (t.reject !== undefined) return respond(400, 'Bad Request', t.reject);
+  try {
+    p = await policyOf(t.tenant);
+  } catch (e) {
+    p = null;
   }
+  if (!validPolicy(p)) return respond(503, 'Service Unavailable', 'policy unavailable');
+  var why = forbidden(p, req.uri, pairs, ref ? ref.value : undefined, Math.floor(Date.now() / 1000));
+  if (why) return respond(403, 'Forbidden', why);
+
+  var r = normalize(req.uri, pairs, a);
+  if (r.reject !== undefined) return respond(400, 'Bad Request', r.reject);
   req.uri = '/' + r.key;
   req.querystring = {};
   return req;

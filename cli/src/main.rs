@@ -5,6 +5,8 @@
 //! unreadable file, an unwritable output folder). Errors go to stderr; nothing panics on input.
 
 mod render_cmd;
+mod sign_cmd;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +25,14 @@ enum Command {
     Render(render_cmd::RenderArgs),
     /// Print the derived object key of a request path (SPEC §3), or exit 2 with the 400 reason.
     Normalize(NormalizeArgs),
+    /// Cost and hit-ratio model (SPEC §10): replay a synthetic workload or a CloudFront log
+    /// through four cache-key designs, with and without Origin Shield, and price a month.
+    Simulate(Box<simulate::SimulateArgs>),
+    /// Sign a request URL with one of a tenant's keys (HMAC-SHA256, SPEC §8).
+    Sign(sign_cmd::SignArgs),
+    /// Check a request URL against a tenant policy as the edge does: `ok`, or exit 2 with the
+    /// 403 reason.
+    Verify(sign_cmd::VerifyArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,6 +77,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render_cmd::run(args),
         Command::Normalize(args) => normalize(args),
+        Command::Sign(args) => sign_cmd::run_sign(args),
+        Command::Verify(args) => sign_cmd::run_verify(args),
+        Command::Simulate(args) => simulate::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,10 +26,10 @@ test('querystring object: raw values, case-distinct names, multiValue, bare name
   assert.deepEqual(parseQuerystring(''), {});
 });
 
-test('querystring object: a __proto__ name is an ordinary field', () => {
+test('querystring object: a __proto__ name is an ordinary field', async () => {
   const qs = parseQuerystring('__proto__=1&w=320');
   assert.deepEqual(Object.keys(qs), ['__proto__', 'w']);
-  const out = runViewerRequest({ uri: PATH, querystring: '__proto__=1&w=320&constructor=x' });
+  const out = await runViewerRequest({ uri: PATH, querystring: '__proto__=1&w=320&constructor=x' });
   assert.equal(out.uri, '/acme/v1/photos/cat.jpg/w320-q80.jpeg');
 });
 
@@ -44,19 +44,19 @@ test('event: viewer-request shape with lower-case header names', () => {
   assert.equal(buildEvent({ uri: PATH }).request.headers.accept, undefined);
 });
 
-test('duplicates across letter case arrive as two fields and are still duplicates', () => {
+test('duplicates across letter case arrive as two fields and are still duplicates', async () => {
   for (const [query, reason] of [
     ['W=1&w=2', 'duplicate parameter w'],
     ['w=1&W=2&fMt=png&FMT=png', 'duplicate parameter w'],
     ['Q=1&h=1&q=2&H=3', 'duplicate parameter q'],
   ]) {
-    const out = runViewerRequest({ uri: PATH, querystring: query });
+    const out = await runViewerRequest({ uri: PATH, querystring: query });
     assert.deepEqual(out.body, { encoding: 'text', data: reason }, query);
   }
 });
 
-test('several Accept headers count as one comma-joined list', () => {
-  const out = runViewerRequest({ uri: PATH, headers: { accept: ['image/jpeg', 'image/avif'] } });
+test('several Accept headers count as one comma-joined list', async () => {
+  const out = await runViewerRequest({ uri: PATH, headers: { accept: ['image/jpeg', 'image/avif'] } });
   assert.equal(out.uri, '/acme/v1/photos/cat.jpg/q60.avif');
 });
 
@@ -110,7 +110,7 @@ function rng(seed) {
   };
 }
 
-test('handler (querystring object) agrees with raw-order normalize on random queries', () => {
+test('handler (querystring object) agrees with raw-order normalize on random queries', async () => {
   const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
   const names = ['w', 'W', 'h', 'H', 'q', 'Q', 'fmt', 'FMT', 'Fmt', 'x', 'utm', '5', '%77', ''];
   const values = ['320', '0', '1', '8192', '8193', 'abc', '', 'webp', 'PNG', 'auto', 'jpg', '80', '007'];
@@ -128,7 +128,7 @@ test('handler (querystring object) agrees with raw-order normalize on random que
     const query = pieces.join('&');
     const accept = pick(r, accepts);
     const direct = fn.normalize(PATH, queryPairs(query), accept);
-    const out = runViewerRequest({ uri: PATH, querystring: query, accept });
+    const out = await runViewerRequest({ uri: PATH, querystring: query, accept });
     const viaHandler = out.statusCode ? { reject: out.body.data } : { key: out.uri.slice(1) };
     const want = direct.reject !== undefined ? { reject: direct.reject } : { key: direct.key };
     assert.deepEqual(viaHandler, want, `${query} / ${accept}`);

@@ -74,7 +74,7 @@ test('missing markers are an error, not a pass', () => {
   assert.throws(() => checkPolicy(stripped, policyText), /markers/);
 });
 
-test('CLI: --check exits 1 when stale; regeneration fixes it and changes behaviour', (t) => {
+test('CLI: --check exits 1 when stale; regeneration fixes it and changes behaviour', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pixelfront-edge-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const fnPath = join(dir, 'viewer-request.js');
@@ -94,7 +94,7 @@ test('CLI: --check exits 1 when stale; regeneration fixes it and changes behavio
   assert.equal(regenerated, withPolicy(fnText, readFileSync(policyPath, 'utf8')));
 
   // The regenerated function enforces the new limit.
-  const out = runViewerRequest({ uri: `/img/acme/v1/${'k'.repeat(101)}`, querystring: '' }, fnPath);
+  const out = await runViewerRequest({ uri: `/img/acme/v1/${'k'.repeat(101)}`, querystring: '' }, fnPath);
   assert.deepEqual(out.body, { encoding: 'text', data: 'key longer than 100 bytes' });
 });
 

@@ -26,8 +26,8 @@ test('vector file is well formed', () => {
 });
 
 for (const c of cases) {
-  test(`handler: ${c.name}`, () => {
-    const out = runViewerRequest({ uri: c.path, querystring: c.query, accept: c.accept });
+  test(`handler: ${c.name}`, async () => {
+    const out = await runViewerRequest({ uri: c.path, querystring: c.query, accept: c.accept });
     if ('key' in c) {
       assert.equal(out.statusCode, undefined, `rejected: ${JSON.stringify(out.body)}`);
       assert.equal(out.uri, `/${c.key}`);

@@ -7,6 +7,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod policy;
 pub mod render;
+pub mod sign;
 pub mod store;
 
 pub use normalize::{normalize, normalize_uri, Canonical, Normalized, Reject};
