@@ -16,7 +16,6 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Longest accepted `kid`, bytes.
 pub const MAX_KID_BYTES: usize = 64;
@@ -75,14 +74,10 @@ fn is_signed_param(piece: &str) -> bool {
     matches!(name.to_ascii_lowercase().as_str(), "w" | "h" | "fmt" | "q")
 }
 
-fn is_signature_param(piece: &str) -> Option<&'static str> {
+/// Slot of a signature parameter: `exp` 0, `kid` 1, `sig` 2 (names exact, lower case).
+fn signature_param_slot(piece: &str) -> Option<usize> {
     let name = piece.split_once('=').map_or(piece, |(n, _)| n);
-    match name {
-        "exp" => Some("exp"),
-        "kid" => Some("kid"),
-        "sig" => Some("sig"),
-        _ => None,
-    }
+    ["exp", "kid", "sig"].iter().position(|&p| p == name)
 }
 
 fn valid_kid(kid: &str) -> bool {
@@ -161,7 +156,7 @@ pub fn sign_uri(
     }
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|p| !p.is_empty() && is_signature_param(p).is_none())
+        .filter(|p| !p.is_empty() && signature_param_slot(p).is_none())
         .collect();
     let sig = signature(secret, path, &kept.join("&"), exp, kid);
     let mut parts = kept;
@@ -208,15 +203,11 @@ pub fn check(
     if policy.sign {
         let mut found: [Option<&str>; 3] = [None; 3];
         for piece in query.split('&').filter(|p| !p.is_empty()) {
-            let Some(name) = is_signature_param(piece) else {
+            let Some(i) = signature_param_slot(piece) else {
                 continue;
             };
             let value = piece.split_once('=').map_or("", |(_, v)| v);
-            let slot = match name {
-                "exp" => &mut found[0],
-                "kid" => &mut found[1],
-                _ => &mut found[2],
-            };
+            let slot = &mut found[i];
             if slot.is_some() {
                 return Err(Forbidden::BadParameters);
             }
@@ -246,18 +237,6 @@ pub fn check(
         }
     }
     Ok(())
-}
-
-impl fmt::Display for TenantPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "sign={} keys=[{}] referers=[{}]",
-            self.sign,
-            self.keys.keys().cloned().collect::<Vec<_>>().join(","),
-            self.referers.join(",")
-        )
-    }
 }
 
 #[cfg(test)]

@@ -376,21 +376,18 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
                         yield t
                         if t in (b"\r\n", b"\n", b""):
                             return
-                remaining = size + 2  # data + CRLF
-                while remaining > 0:
-                    data = self.rfile.read(min(CHUNK, remaining))
-                    if not data:
-                        return
-                    remaining -= len(data)
-                    yield data
+                yield from self._read_exactly(size + 2)  # data + CRLF
         else:
-            remaining = int(self.headers.get("Content-Length") or 0)
-            while remaining > 0:
-                data = self.rfile.read(min(CHUNK, remaining))
-                if not data:
-                    return
-                remaining -= len(data)
-                yield data
+            yield from self._read_exactly(int(self.headers.get("Content-Length") or 0))
+
+    def _read_exactly(self, remaining: int):
+        """Yield `remaining` bytes of the request body in chunks (fewer if the peer hangs up)."""
+        while remaining > 0:
+            data = self.rfile.read(min(CHUNK, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
 
     def _drain_request_body(self) -> None:
         for _ in self._iter_request_body():

@@ -51,6 +51,17 @@ impl DynamoManifest {
         Ok(resp.item)
     }
 
+    /// Reads a version that must exist (after a failed condition on it).
+    async fn read_existing(
+        &self,
+        asset: &AssetId,
+        version: u32,
+    ) -> Result<VersionRecord, ManifestError> {
+        self.read_version(asset, version)
+            .await?
+            .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))
+    }
+
     async fn read_version(
         &self,
         asset: &AssetId,
@@ -239,7 +250,7 @@ impl ManifestStore for DynamoManifest {
                 .await?
                 .and_then(|item| get_n(&item, "latest"));
             let version = latest.unwrap_or(0) + 1;
-            let record = new_record_for(asset, version, source, now);
+            let record = VersionRecord::new(asset, version, source, now);
 
             let src_put = Put::builder()
                 .table_name(&self.table)
@@ -349,13 +360,9 @@ impl ManifestStore for DynamoManifest {
         match result {
             Ok(out) => parse_record(&out.attributes.unwrap_or_default()),
             Err(e) if is_conditional_failure(&e) => {
-                match self.read_version(asset, version).await? {
-                    None => Err(ManifestError::Missing(format!("{asset} v{version}"))),
-                    Some(rec) => {
-                        check_ready(&rec)?;
-                        Ok(rec)
-                    }
-                }
+                let rec = self.read_existing(asset, version).await?;
+                rec.check_ready_allowed()?;
+                Ok(rec)
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -390,21 +397,10 @@ impl ManifestStore for DynamoManifest {
         match result {
             Ok(out) => parse_record(&out.attributes.unwrap_or_default()),
             // Already ready (a duplicate run won) or taken down: leave it as it is.
-            Err(e) if is_conditional_failure(&e) => self
-                .read_version(asset, version)
-                .await?
-                .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}"))),
+            Err(e) if is_conditional_failure(&e) => self.read_existing(asset, version).await,
             Err(e) => Err(unavailable(e)),
         }
     }
-}
-
-fn new_record_for(asset: &AssetId, version: u32, source: &SourceRef, now: &str) -> VersionRecord {
-    super::memory::new_record(asset, version, source, now)
-}
-
-fn check_ready(rec: &VersionRecord) -> Result<(), ManifestError> {
-    super::memory::check_ready_allowed(rec)
 }
 
 #[cfg(test)]
@@ -424,7 +420,7 @@ mod tests {
             etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
             size: 1234,
         };
-        let rec = new_record_for(&asset, 7, &source, "2026-11-25T10:00:00Z");
+        let rec = VersionRecord::new(&asset, 7, &source, "2026-11-25T10:00:00Z");
         let item = record_item(&rec);
         assert_eq!(get_s(&item, "sk").as_deref(), Some("v#0000000007"));
         assert_eq!(parse_record(&item).expect("parse"), rec);

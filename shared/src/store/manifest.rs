@@ -96,6 +96,12 @@ impl Status {
         }
     }
 
+    /// Whether a failure may be recorded over this status: only `rendering` and `failed`, so
+    /// a late failure of a duplicate run never downgrades `ready` or a takedown.
+    pub fn failure_allowed(self) -> bool {
+        matches!(self, Status::Rendering | Status::Failed)
+    }
+
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
@@ -165,6 +171,40 @@ pub struct VersionRecord {
     pub created_at: String,
     /// RFC 3339 UTC time of the last change.
     pub updated_at: String,
+}
+
+impl VersionRecord {
+    /// A fresh `rendering` record for version `version` of `asset`, from `source`.
+    pub fn new(asset: &AssetId, version: u32, source: &SourceRef, now: &str) -> VersionRecord {
+        VersionRecord {
+            asset: asset.clone(),
+            version,
+            source_version_id: source.identity(),
+            source_etag: source.etag.clone(),
+            source_bytes: source.size,
+            status: Status::Rendering,
+            original: None,
+            variants: Vec::new(),
+            error_type: None,
+            error: None,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        }
+    }
+
+    /// Whether the record may become `ready`: from `rendering`, `failed` or `ready` (a
+    /// repeat); never from `taken_down`/`erased`.
+    pub fn check_ready_allowed(&self) -> Result<(), ManifestError> {
+        match self.status {
+            Status::Rendering | Status::Failed | Status::Ready => Ok(()),
+            s => Err(ManifestError::WrongStatus {
+                asset: self.asset.id(),
+                version: self.version,
+                status: s.as_str(),
+                wanted: "rendering",
+            }),
+        }
+    }
 }
 
 /// The result of assigning a version to an S3 object version.

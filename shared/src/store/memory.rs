@@ -131,45 +131,15 @@ impl MemoryManifest {
     }
 }
 
-/// The transition rules shared by the in-memory and SQLite adapters (the DynamoDB adapter
-/// expresses the same rules as condition expressions).
-pub(crate) fn check_ready_allowed(rec: &VersionRecord) -> Result<(), ManifestError> {
-    match rec.status {
-        Status::Rendering | Status::Failed | Status::Ready => Ok(()),
-        s => Err(ManifestError::WrongStatus {
-            asset: rec.asset.id(),
-            version: rec.version,
-            status: s.as_str(),
-            wanted: "rendering",
-        }),
-    }
-}
-
-/// Whether a failure may be recorded over `status`.
-pub(crate) fn failure_allowed(status: Status) -> bool {
-    matches!(status, Status::Rendering | Status::Failed)
-}
-
-/// A fresh `rendering` record.
-pub(crate) fn new_record(
-    asset: &AssetId,
-    version: u32,
-    source: &SourceRef,
-    now: &str,
-) -> VersionRecord {
-    VersionRecord {
-        asset: asset.clone(),
-        version,
-        source_version_id: source.identity(),
-        source_etag: source.etag.clone(),
-        source_bytes: source.size,
-        status: Status::Rendering,
-        original: None,
-        variants: Vec::new(),
-        error_type: None,
-        error: None,
-        created_at: now.to_string(),
-        updated_at: now.to_string(),
+impl ManifestState {
+    fn version_mut(
+        &mut self,
+        asset: &AssetId,
+        version: u32,
+    ) -> Result<&mut VersionRecord, ManifestError> {
+        self.versions
+            .get_mut(&(asset.id(), version))
+            .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))
     }
 }
 
@@ -194,7 +164,7 @@ impl ManifestStore for MemoryManifest {
             });
         }
         let n = st.latest.get(&id).copied().unwrap_or(0) + 1;
-        let record = new_record(asset, n, source, now);
+        let record = VersionRecord::new(asset, n, source, now);
         st.latest.insert(id.clone(), n);
         st.sources.insert((id.clone(), source.identity()), n);
         st.versions.insert((id, n), record.clone());
@@ -225,11 +195,8 @@ impl ManifestStore for MemoryManifest {
         now: &str,
     ) -> Result<VersionRecord, ManifestError> {
         let mut st = self.lock();
-        let rec = st
-            .versions
-            .get_mut(&(asset.id(), version))
-            .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))?;
-        check_ready_allowed(rec)?;
+        let rec = st.version_mut(asset, version)?;
+        rec.check_ready_allowed()?;
         rec.status = Status::Ready;
         rec.original = Some(original.clone());
         rec.variants = variants.to_vec();
@@ -248,11 +215,8 @@ impl ManifestStore for MemoryManifest {
         now: &str,
     ) -> Result<VersionRecord, ManifestError> {
         let mut st = self.lock();
-        let rec = st
-            .versions
-            .get_mut(&(asset.id(), version))
-            .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))?;
-        if failure_allowed(rec.status) {
+        let rec = st.version_mut(asset, version)?;
+        if rec.status.failure_allowed() {
             rec.status = Status::Failed;
             rec.error_type = Some(error_type.to_string());
             rec.error = Some(reason.to_string());
