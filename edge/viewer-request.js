@@ -2,7 +2,8 @@ import cf from 'cloudfront';
 import crypto from 'crypto';
 //! Pixelfront viewer-request CloudFront Function (cloudfront-js-2.0, <= 10 KB), SPEC 3 and 8:
 //! path, tenant policy (KeyValueStore: signature, Referer), then the query -> derived object
-//! key; else 400/403/503 with the reason. Mirrors shared/src/{normalize,sign}.rs (and vectors).
+//! key, and header x-pixelfront-request = the viewer's path?name=value&... for the transformer
+//! to re-check; else 400/403/503 with the reason. Mirrors shared/src/{normalize,sign}.rs.
 
 // The one store associated with the function: tenant id -> policy JSON.
 var kvs = cf.kvs();
@@ -116,10 +117,14 @@ function normalize(path, pairs, accept) {
   });
 }
 
+// Pairs as 'name=value' joined by '&'.
+function join(pairs) {
+  return pairs.map(function (p) { return p[0] + '=' + p[1]; }).join('&');
+}
+
 // Pieces named w, h, fmt or q (any case), as sent, in order.
 function signedParams(pairs) {
-  return pairs.filter(function (p) { return /^(w|h|fmt|q)$/.test(lc(p[0])); })
-    .map(function (p) { return p[0] + '=' + p[1]; }).join('&');
+  return join(pairs.filter(function (p) { return /^(w|h|fmt|q)$/.test(lc(p[0])); }));
 }
 
 // Unpadded base64url HMAC-SHA256, keyed with the secret's UTF-8 bytes.
@@ -220,6 +225,8 @@ async function handler(event) {
 
   var r = normalize(req.uri, pairs, a);
   if (r.reject !== undefined) return respond(400, 'Bad Request', r.reject);
+  // The viewer's request for the transformer (replaces a client-sent one).
+  req.headers['x-pixelfront-request'] = { value: req.uri + (pairs.length ? '?' + join(pairs) : '') };
   req.uri = '/' + r.key;
   req.querystring = {};
   return req;

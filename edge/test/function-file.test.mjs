@@ -61,7 +61,7 @@ test('the policy block is present exactly once', () => {
   assert.equal(text.split('// END GENERATED POLICY').length, 2);
 });
 
-test('success: only uri and querystring change', async () => {
+test('success: only uri, querystring and x-pixelfront-request change', async () => {
   const out = await runViewerRequest({
     uri: '/img/acme/v3/photos/cat.jpg',
     querystring: 'W=287&utm_source=x&fmt=WEBP',
@@ -76,6 +76,7 @@ test('success: only uri and querystring change', async () => {
       host: { value: 'd111111abcdef8.cloudfront.net' },
       accept: { value: 'image/avif' },
       'user-agent': { value: 'test' },
+      'x-pixelfront-request': { value: '/img/acme/v3/photos/cat.jpg?W=287&utm_source=x&fmt=WEBP' },
     },
     cookies: {},
   });

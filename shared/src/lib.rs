@@ -3,6 +3,9 @@
 //! the AWS adapters sit behind the `aws` feature, and the functions, the CLI and the local
 //! stack wire the pieces to their adapters.
 
+pub mod delivery;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod normalize;
 pub mod pipeline;
 pub mod policy;

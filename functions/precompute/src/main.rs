@@ -7,8 +7,8 @@
 //! transient (retried with backoff).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use pixelfront::lambda;
 use pixelfront::pipeline::{task, Pipeline, PipelineError};
-use pixelfront::render::sizing::threads_for_lambda_memory;
 use pixelfront::store::dynamo::DynamoManifest;
 use pixelfront::store::s3::{self, S3Objects};
 use serde_json::Value;
@@ -26,43 +26,13 @@ impl From<TaskError> for Diagnostic {
     }
 }
 
-/// Required environment variable, with a clear start-up error.
-fn env(name: &str) -> Result<String, String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("environment variable {name} is not set"))
-}
-
-/// Render threads: `PIXELFRONT_THREADS`, else from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (vCPUs
-/// scale with memory), else every core.
-fn render_threads() -> usize {
-    let parse = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
-    if let Some(n) = parse("PIXELFRONT_THREADS").filter(|&n| n > 0) {
-        return n as usize;
-    }
-    match parse("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
-        Some(mb) => threads_for_lambda_memory(mb),
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .without_time()
-        .init();
-
-    let originals_bucket = env("ORIGINALS_BUCKET")?;
-    let derived_bucket = env("DERIVED_BUCKET")?;
-    let table = env("MANIFEST_TABLE")?;
-    let threads = render_threads();
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()?;
+    lambda::init_tracing();
+    let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
+    let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;
+    let table = lambda::required_env("MANIFEST_TABLE")?;
+    let threads = lambda::init_rayon()?;
 
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let s3 = s3::client(&sdk);

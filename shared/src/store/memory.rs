@@ -2,7 +2,8 @@
 //! semantics the real adapters must match.
 
 use super::manifest::*;
-use super::{Object, ObjectStore, PutOptions, StoreError};
+use super::{Object, ObjectStore, PolicyStore, PutOptions, StoreError};
+use crate::sign::TenantPolicy;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -103,6 +104,32 @@ impl ObjectStore for MemoryObjects {
             },
         );
         Ok(())
+    }
+}
+
+/// Tenant policies in a `HashMap`; absent tenants get the defaults.
+#[derive(Debug, Default)]
+pub struct MemoryPolicies {
+    policies: Mutex<HashMap<String, TenantPolicy>>,
+}
+
+impl MemoryPolicies {
+    /// No tenant configured.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets (replaces) the policy of `tenant`.
+    pub fn set(&self, tenant: &str, policy: TenantPolicy) {
+        let mut map = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(tenant.to_string(), policy);
+    }
+}
+
+impl PolicyStore for MemoryPolicies {
+    async fn policy(&self, tenant: &str) -> Result<TenantPolicy, StoreError> {
+        let map = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(map.get(tenant).cloned().unwrap_or_default())
     }
 }
 

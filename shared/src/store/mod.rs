@@ -1,5 +1,6 @@
-//! Storage ports: the two narrow interfaces the pipeline needs, an object store (originals and
-//! derivatives) and a manifest store (versions and their render status).
+//! Storage ports: the narrow interfaces the domain needs, an object store (originals and
+//! derivatives), a manifest store (versions and their render status) and a tenant-policy
+//! store (signing keys and allowed Referers, read by whatever serves requests).
 //!
 //! The domain code ([`crate::pipeline`]) is generic over these traits and never sees an SDK.
 //! Adapters: [`s3::S3Objects`] and [`dynamo::DynamoManifest`] (feature `aws`) for the Lambda
@@ -14,6 +15,7 @@ pub mod dynamo;
 #[cfg(feature = "aws")]
 pub mod s3;
 
+use crate::sign::TenantPolicy;
 use std::future::Future;
 
 pub use manifest::{
@@ -81,4 +83,13 @@ pub trait ObjectStore: Send + Sync {
         body: Vec<u8>,
         opts: &PutOptions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where the tenants' delivery policies live: the table beside the manifest on AWS (the edge
+/// reads the same JSON from CloudFront KeyValueStore), the tenant config file locally.
+pub trait PolicyStore: Send + Sync {
+    /// The policy of `tenant`; a tenant with no entry gets the defaults (no signing, any
+    /// Referer), as at the edge. Fails only when the store cannot answer.
+    fn policy(&self, tenant: &str)
+        -> impl Future<Output = Result<TenantPolicy, StoreError>> + Send;
 }

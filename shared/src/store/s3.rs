@@ -11,14 +11,29 @@ use aws_sdk_s3::Client;
 /// Builds an S3 client from the shared SDK config; path-style addressing when an endpoint
 /// override is set in the environment or `PIXELFRONT_S3_PATH_STYLE=1`.
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    client_in(sdk, None, None)
+}
+
+/// Like [`client`], for another `region` (the replica's) and, optionally, its own `endpoint`
+/// (an S3-compatible store standing in for the replica region; path-style then too).
+pub fn client_in(
+    sdk: &aws_config::SdkConfig,
+    region: Option<&str>,
+    endpoint: Option<&str>,
+) -> Client {
     let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
     let forced = std::env::var("PIXELFRONT_S3_PATH_STYLE").is_ok_and(|v| v == "1");
-    let conf = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(overridden || forced)
-        .build();
-    Client::from_conf(conf)
+    let mut conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(overridden || forced || endpoint.is_some());
+    if let Some(region) = region {
+        conf = conf.region(aws_sdk_s3::config::Region::new(region.to_string()));
+    }
+    if let Some(endpoint) = endpoint {
+        conf = conf.endpoint_url(endpoint);
+    }
+    Client::from_conf(conf.build())
 }
 
 /// An S3 bucket as an object store.

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+//! Embeds the CloudFront Function into template.yaml.
+//!
+//! `AWS::CloudFront::Function` takes its code inline (`FunctionCode`, a string), so the
+//! template carries a verbatim copy of `edge/viewer-request.js` as a YAML literal block scalar
+//! between the marker comments `# BEGIN GENERATED viewer-request.js` and
+//! `# END GENERATED viewer-request.js`. The BEGIN line's indentation is the indentation of the
+//! `FunctionCode:` key; the code lines are indented two spaces deeper.
+//!
+//!     node edge/gen-template.mjs           rewrite the block (no-op when already current)
+//!     node edge/gen-template.mjs --check   exit 1 if the embedded copy differs from the file
+//!
+//! `--function <file>` and `--template <file>` override the two paths (used by the tests).
+//! Exit codes: 0 ok, 1 stale (`--check`), 2 usage error or unusable input.
+//! The exported helpers let tests run the check logic on modified inputs.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const BEGIN = '# BEGIN GENERATED viewer-request.js';
+export const END = '# END GENERATED viewer-request.js';
+export const DEFAULT_FUNCTION = fileURLToPath(new URL('./viewer-request.js', import.meta.url));
+export const DEFAULT_TEMPLATE = fileURLToPath(new URL('../template.yaml', import.meta.url));
+
+// Characters a YAML literal block cannot carry verbatim: C0/C1 controls other than tab and
+// line feed (CR would be folded into a line break), DEL, and the characters YAML 1.1 parsers
+// treat as line breaks (NEL, LS, PS) or strip (BOM).
+const UNEMBEDDABLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]/;
+
+/**
+ * The `FunctionCode: |` entry holding `code` verbatim, its key indented by `indent` spaces.
+ * The chomping indicator keeps the file's trailing line breaks exact: `|-` none, `|` one,
+ * `|+` several.
+ */
+export function functionCodeBlock(code, indent) {
+  const bad = code.match(UNEMBEDDABLE);
+  if (bad) {
+    const line = code.slice(0, bad.index).split('\n').length;
+    const hex = bad[0].codePointAt(0).toString(16).padStart(4, '0');
+    throw new Error(`function: line ${line} has U+${hex}, which a YAML block scalar cannot carry verbatim`);
+  }
+  if (code.trim() === '') throw new Error('function: the file is empty');
+  const body = code.replace(/\n+$/, '');
+  const trailing = code.length - body.length;
+  // A first line that starts with a space would need an indentation indicator.
+  if (/^[ \t]/.test(body)) throw new Error('function: the first line starts with whitespace');
+  const chomp = trailing === 0 ? '-' : trailing === 1 ? '' : '+';
+  const pad = ' '.repeat(indent + 2);
+  const lines = body.split('\n').map((l) => (l === '' ? '' : pad + l));
+  // `|+` keeps the extra line breaks: they are empty lines inside the block.
+  for (let i = 1; i < trailing; i++) lines.push('');
+  return `${' '.repeat(indent)}FunctionCode: |${chomp}\n${lines.join('\n')}\n`;
+}
+
+/** Locate the block: [start, end, indent], the text between the BEGIN line and the END line. */
+function blockRange(templateText) {
+  const b = templateText.indexOf(BEGIN);
+  if (b < 0) throw new Error(`template: marker '${BEGIN}' not found`);
+  if (templateText.indexOf(BEGIN, b + 1) >= 0) throw new Error('template: BEGIN marker repeated');
+  const lineStart = templateText.lastIndexOf('\n', b) + 1;
+  const indentText = templateText.slice(lineStart, b);
+  if (!/^ *$/.test(indentText)) throw new Error('template: the BEGIN marker must start its line');
+  const start = templateText.indexOf('\n', b) + 1;
+  if (start <= 0) throw new Error('template: nothing after the BEGIN marker');
+  const e = templateText.indexOf(END, start);
+  if (e < 0) throw new Error(`template: marker '${END}' not found after the BEGIN marker`);
+  const endLineStart = templateText.lastIndexOf('\n', e) + 1;
+  if (templateText.slice(endLineStart, e) !== indentText) {
+    throw new Error('template: the END marker must be indented like the BEGIN marker');
+  }
+  return [start, endLineStart, indentText.length];
+}
+
+/** Compare the embedded block with the function file: {ok, expected, actual}. */
+export function checkTemplate(templateText, code) {
+  const [start, end, indent] = blockRange(templateText);
+  const expected = functionCodeBlock(code, indent);
+  const actual = templateText.slice(start, end);
+  return { ok: actual === expected, expected, actual };
+}
+
+/** The template text with the block regenerated. */
+export function withFunction(templateText, code) {
+  const [start, end, indent] = blockRange(templateText);
+  return templateText.slice(0, start) + functionCodeBlock(code, indent) + templateText.slice(end);
+}
+
+const USAGE = 'usage: node edge/gen-template.mjs [--check] [--function <file>] [--template <file>]';
+
+function main(argv) {
+  let check = false;
+  let fnPath = DEFAULT_FUNCTION;
+  let templatePath = DEFAULT_TEMPLATE;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--check') check = true;
+    else if ((a === '--function' || a === '--template') && i + 1 < argv.length) {
+      if (a === '--function') fnPath = argv[++i];
+      else templatePath = argv[++i];
+    } else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      return 0;
+    } else {
+      console.error(`error: unexpected argument '${a}'`);
+      console.error(USAGE);
+      return 2;
+    }
+  }
+  let templateText, code;
+  try {
+    templateText = readFileSync(templatePath, 'utf8');
+    code = readFileSync(fnPath, 'utf8');
+    if (check) {
+      if (checkTemplate(templateText, code).ok) return 0;
+      console.error(`${templatePath}: embedded function differs from ${fnPath}; run node edge/gen-template.mjs`);
+      return 1;
+    }
+    const next = withFunction(templateText, code);
+    if (next !== templateText) writeFileSync(templatePath, next);
+    console.log(next === templateText ? `${templatePath}: function up to date` : `${templatePath}: function updated`);
+    return 0;
+  } catch (e) {
+    console.error(`error: ${e.message}`);
+    return 2;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = main(process.argv.slice(2));
+}

@@ -1,0 +1,295 @@
+//! template.yaml carries edge/viewer-request.js verbatim (`gen-template.mjs --check`), the
+//! check really fails on a changed function, the YAML block gives back the exact bytes (also
+//! for unusual line endings), and the edge part of the template is wired as designed: origin
+//! group failover, cache keys, TTLs, the function with its KeyValueStore, Origin Access Control
+//! and the permissions that go with it.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BEGIN,
+  END,
+  DEFAULT_FUNCTION,
+  DEFAULT_TEMPLATE,
+  checkTemplate,
+  functionCodeBlock,
+  withFunction,
+} from '../gen-template.mjs';
+
+const GEN = fileURLToPath(new URL('../gen-template.mjs', import.meta.url));
+const templateText = readFileSync(DEFAULT_TEMPLATE, 'utf8');
+const code = readFileSync(DEFAULT_FUNCTION, 'utf8');
+
+// The `yaml` package (installed with the repo's node_modules, as asl-validator's dependency)
+// with CloudFormation's short-form intrinsics, resolved to their long form.
+const YAML = (await import('yaml').catch(() => null))?.default;
+const needsYaml = YAML ? {} : { skip: 'the yaml package is not installed (npm ci)' };
+const NAMES = ['Ref', 'Sub', 'GetAtt', 'If', 'Not', 'Equals', 'Select', 'Split', 'Join', 'And', 'Or', 'Condition'];
+const longName = (n) => (n === 'Ref' || n === 'Condition' ? n : `Fn::${n}`);
+const customTags = NAMES.flatMap((n) => [
+  { tag: `!${n}`, resolve: (s) => ({ [longName(n)]: n === 'GetAtt' ? s.split('.') : s }) },
+  { tag: `!${n}`, collection: 'seq', resolve: (seq) => ({ [longName(n)]: seq.toJSON() }) },
+  { tag: `!${n}`, collection: 'map', resolve: (map) => ({ [longName(n)]: map.toJSON() }) },
+]);
+const parseCfn = (text) => YAML.parse(text, { customTags });
+
+function gen(...args) {
+  return spawnSync(process.execPath, [GEN, ...args], { encoding: 'utf8' });
+}
+
+function tmp(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'pixelfront-gen-template-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A minimal template with the markers, at the indentation of the real one. */
+const MINI = [
+  'Resources:',
+  '  Fn:',
+  '    Type: AWS::CloudFront::Function',
+  '    Properties:',
+  `      ${BEGIN} (test)`,
+  '      FunctionCode: |',
+  '        old',
+  `      ${END}`,
+  '      AutoPublish: true',
+  '',
+].join('\n');
+
+test('gen-template --check passes on the committed files', () => {
+  const r = gen('--check');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(checkTemplate(templateText, code).ok, true);
+});
+
+test('the FunctionCode CloudFormation reads is viewer-request.js byte for byte', needsYaml, () => {
+  const t = parseCfn(templateText);
+  const fn = t.Resources.ViewerRequestFunction;
+  assert.equal(fn.Type, 'AWS::CloudFront::Function');
+  assert.equal(fn.Properties.FunctionCode, code);
+  assert.ok(Buffer.byteLength(fn.Properties.FunctionCode) <= 10240, 'CloudFront Functions: at most 10 KB');
+});
+
+test('the check fails on any change of the function, and regenerating fixes it', () => {
+  for (const changed of [
+    code + '// one more line\n',
+    code.replace('hotlink refused', 'hotlink refusedX'),
+    code.replace(/\n$/, ''),
+    code + '\n',
+  ]) {
+    const r = checkTemplate(templateText, changed);
+    assert.equal(r.ok, false);
+    assert.equal(checkTemplate(withFunction(templateText, changed), changed).ok, true);
+  }
+  // Regenerating an up-to-date template changes nothing.
+  assert.equal(withFunction(templateText, code), templateText);
+});
+
+test('line endings survive: no final newline, one, several; blank and indented lines', needsYaml, () => {
+  for (const c of [
+    'var a = 1;',
+    'var a = 1;\n',
+    'var a = 1;\n\n\n',
+    'var a = 1;\n\n  var b = "x: #y";\n\t// tab\n    \nend();\n',
+  ]) {
+    const t = parseCfn(withFunction(MINI, c));
+    assert.equal(t.Resources.Fn.Properties.FunctionCode, c, JSON.stringify(c));
+    assert.equal(t.Resources.Fn.Properties.AutoPublish, true);
+  }
+});
+
+test('refuses what a YAML block cannot carry, and broken markers', () => {
+  assert.throws(() => functionCodeBlock('a\r\nb\n', 6), /U\+000d/);
+  assert.throws(() => functionCodeBlock('a\u2028b\n', 6), /U\+2028/);
+  assert.throws(() => functionCodeBlock(' leading\n', 6), /whitespace/);
+  assert.throws(() => functionCodeBlock('\n\n', 6), /empty/);
+  assert.throws(() => checkTemplate('Resources: {}\n', code), /not found/);
+  assert.throws(() => checkTemplate(MINI + MINI, code), /repeated/);
+  assert.throws(() => checkTemplate(MINI.replace(`      ${END}`, `    ${END}`), code), /indented/);
+});
+
+test('CLI: --check exits 1 on a stale copy, rewriting fixes it, 2 on unusable input', (t) => {
+  const dir = tmp(t);
+  const tpl = join(dir, 'template.yaml');
+  const fn = join(dir, 'viewer-request.js');
+  writeFileSync(tpl, MINI);
+  writeFileSync(fn, 'async function handler(event) {\n  return event.request;\n}\n');
+  let r = gen('--check', '--template', tpl, '--function', fn);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /differs.*run node edge\/gen-template\.mjs/);
+  r = gen('--template', tpl, '--function', fn);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /updated/);
+  r = gen('--check', '--template', tpl, '--function', fn);
+  assert.equal(r.status, 0, r.stderr);
+  r = gen('--template', tpl, '--function', fn);
+  assert.match(r.stdout, /up to date/);
+  writeFileSync(tpl, 'Resources: {}\n');
+  r = gen('--check', '--template', tpl, '--function', fn);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /marker/);
+  assert.equal(gen('--bogus').status, 2);
+});
+
+// --- The edge wiring -------------------------------------------------------------------------
+
+const resources = YAML ? parseCfn(templateText).Resources : {};
+const distribution = resources.Distribution?.Properties.DistributionConfig;
+const arnOfDistribution = {
+  'Fn::Sub': 'arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}',
+};
+
+test('origin group: the derived bucket first, the transformer on 403/404/5xx', needsYaml, () => {
+  const [group] = distribution.OriginGroups.Items;
+  assert.equal(distribution.OriginGroups.Quantity, 1);
+  assert.deepEqual(group.Members.Items.map((m) => m.OriginId), ['derived', 'transform']);
+  assert.deepEqual(group.FailoverCriteria.StatusCodes.Items, [403, 404, 500, 502, 503, 504]);
+  assert.equal(group.FailoverCriteria.StatusCodes.Quantity, 6);
+  const [derived, transform] = distribution.Origins;
+  assert.deepEqual(derived.DomainName, { 'Fn::GetAtt': ['DerivedBucket', 'RegionalDomainName'] });
+  assert.deepEqual(derived.S3OriginConfig, { OriginAccessIdentity: '' });
+  assert.deepEqual(derived.OriginAccessControlId, { 'Fn::GetAtt': ['DerivedBucketOriginAccessControl', 'Id'] });
+  assert.deepEqual(transform.DomainName, {
+    'Fn::Select': [2, { 'Fn::Split': ['/', { 'Fn::GetAtt': ['TransformFunctionUrl', 'FunctionUrl'] }] }],
+  });
+  assert.equal(transform.CustomOriginConfig.OriginProtocolPolicy, 'https-only');
+  assert.deepEqual(transform.OriginAccessControlId, { 'Fn::GetAtt': ['TransformOriginAccessControl', 'Id'] });
+  for (const o of [derived, transform]) {
+    assert.deepEqual(o.OriginShield['Fn::If'][0], 'UseOriginShield');
+  }
+  // What the Select/Split does to a Function URL.
+  const url = 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/';
+  assert.equal(url.split('/')[2], 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws');
+  const oac = (id) => resources[id].Properties.OriginAccessControlConfig;
+  assert.equal(oac('DerivedBucketOriginAccessControl').OriginAccessControlOriginType, 's3');
+  assert.equal(oac('TransformOriginAccessControl').OriginAccessControlOriginType, 'lambda');
+  for (const id of ['DerivedBucketOriginAccessControl', 'TransformOriginAccessControl']) {
+    assert.equal(oac(id).SigningBehavior, 'always');
+    assert.equal(oac(id).SigningProtocol, 'sigv4');
+  }
+});
+
+test('behaviors: GET/HEAD, https, the function, cache and origin request policies', needsYaml, () => {
+  const fnAssoc = [
+    {
+      EventType: 'viewer-request',
+      FunctionARN: { 'Fn::GetAtt': ['ViewerRequestFunction', 'FunctionMetadata', 'FunctionARN'] },
+    },
+  ];
+  const def = distribution.DefaultCacheBehavior;
+  const short = distribution.CacheBehaviors[0];
+  assert.equal(distribution.CacheBehaviors.length, 1);
+  for (const b of [def, short]) {
+    assert.equal(b.TargetOriginId, 'derived-then-transform');
+    assert.equal(b.ViewerProtocolPolicy, 'redirect-to-https');
+    assert.deepEqual(b.AllowedMethods, ['GET', 'HEAD']);
+    assert.deepEqual(b.FunctionAssociations, fnAssoc);
+    assert.deepEqual(b.OriginRequestPolicyId, { Ref: 'ImageOriginRequestPolicy' });
+  }
+  assert.deepEqual(def.CachePolicyId, { Ref: 'ImageCachePolicy' });
+  assert.deepEqual(short.CachePolicyId, { Ref: 'ShortTtlCachePolicy' });
+  assert.deepEqual(short.PathPattern, { Ref: 'ShortTtlPathPattern' });
+  assert.deepEqual(short.ResponseHeadersPolicyId, { Ref: 'ShortTtlResponseHeadersPolicy' });
+  assert.equal(def.ResponseHeadersPolicyId, undefined);
+
+  const cache = (id) => resources[id].Properties.CachePolicyConfig;
+  for (const [id, ttls] of [
+    ['ImageCachePolicy', [0, 86400, 31536000]],
+    ['ShortTtlCachePolicy', [0, 60, 60]],
+  ]) {
+    const c = cache(id);
+    assert.deepEqual([c.MinTTL, c.DefaultTTL, c.MaxTTL], ttls, id);
+    const k = c.ParametersInCacheKeyAndForwardedToOrigin;
+    assert.deepEqual(k.QueryStringsConfig, { QueryStringBehavior: 'whitelist', QueryStrings: ['w', 'h', 'fmt', 'q'] });
+    assert.deepEqual(k.HeadersConfig, { HeaderBehavior: 'none' });
+    assert.deepEqual(k.CookiesConfig, { CookieBehavior: 'none' });
+    assert.equal(k.EnableAcceptEncodingGzip, false);
+    assert.equal(k.EnableAcceptEncodingBrotli, false);
+  }
+  const orp = resources.ImageOriginRequestPolicy.Properties.OriginRequestPolicyConfig;
+  assert.deepEqual(orp.HeadersConfig, { HeaderBehavior: 'whitelist', Headers: ['accept', 'referer', 'x-pixelfront-request'] });
+  assert.deepEqual(orp.CookiesConfig, { CookieBehavior: 'none' });
+  assert.deepEqual(orp.QueryStringsConfig, { QueryStringBehavior: 'none' });
+  const [header] = resources.ShortTtlResponseHeadersPolicy.Properties.ResponseHeadersPolicyConfig.CustomHeadersConfig.Items;
+  assert.deepEqual(header, {
+    Header: 'Cache-Control',
+    Value: 'public, max-age=60, stale-while-revalidate=30, stale-if-error=300',
+    Override: true,
+  });
+});
+
+test('distribution settings: error TTLs, cache tags, HTTP/2+3, price class, optional web ACL', needsYaml, () => {
+  const ttl = Object.fromEntries(distribution.CustomErrorResponses.map((e) => [e.ErrorCode, e.ErrorCachingMinTTL]));
+  assert.deepEqual(ttl, { 400: 10, 403: 10, 404: 10, 500: 60, 502: 60, 503: 60, 504: 60 });
+  assert.deepEqual(distribution.CacheTagConfig, { HeaderName: 'x-amz-meta-cache-tag' });
+  assert.equal(distribution.HttpVersion, 'http2and3');
+  assert.deepEqual(distribution.PriceClass, { Ref: 'PriceClass' });
+  assert.deepEqual(distribution.WebACLId, { 'Fn::If': ['HasWebAcl', { Ref: 'WebAclArn' }, { Ref: 'AWS::NoValue' }] });
+  const params = parseCfn(templateText).Parameters;
+  assert.equal(params.PriceClass.Default, 'PriceClass_100');
+  assert.equal(params.OriginShieldEnabled.Default, 'false');
+  assert.equal(params.OriginShieldRegion.Default, 'us-east-1');
+  assert.equal(params.ShortTtlPathPattern.Default, '/img/*/ugc/*');
+  assert.equal(params.WebAclArn.Default, '');
+  assert.equal(params.TransformMemorySize.Default, 1769);
+});
+
+test('the function is cloudfront-js-2.0, published, with the tenant policy store', needsYaml, () => {
+  const p = resources.ViewerRequestFunction.Properties;
+  assert.equal(p.AutoPublish, true);
+  assert.equal(p.FunctionConfig.Runtime, 'cloudfront-js-2.0');
+  assert.deepEqual(p.FunctionConfig.KeyValueStoreAssociations, [
+    { KeyValueStoreARN: { 'Fn::GetAtt': ['TenantPolicyStore', 'Arn'] } },
+  ]);
+  assert.deepEqual(resources.TenantPolicyStore.Properties.ImportSource['Fn::If'][0], 'HasTenantPolicyImport');
+});
+
+test('only this distribution reaches the origins (bucket policy, Lambda permissions)', needsYaml, () => {
+  const statements = resources.DerivedBucketPolicy.Properties.PolicyDocument.Statement;
+  assert.deepEqual(statements.map((s) => s.Sid), ['DenyInsecureTransport', 'AllowDistributionRead']);
+  const read = statements[1];
+  assert.deepEqual(read.Principal, { Service: 'cloudfront.amazonaws.com' });
+  assert.equal(read.Action, 's3:GetObject');
+  assert.deepEqual(read.Condition, { StringEquals: { 'AWS:SourceArn': arnOfDistribution } });
+
+  const perms = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Permission');
+  assert.deepEqual(perms.map((p) => p.Properties.Action).sort(), ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+  for (const { Properties: p } of perms) {
+    assert.deepEqual(p.FunctionName, { Ref: 'TransformFunction' });
+    assert.equal(p.Principal, 'cloudfront.amazonaws.com');
+    assert.deepEqual(p.SourceArn, arnOfDistribution);
+  }
+  const invoke = perms.find((p) => p.Properties.Action === 'lambda:InvokeFunction').Properties;
+  assert.equal(invoke.InvokedViaFunctionUrl, true);
+  const fn = resources.TransformFunction.Properties;
+  assert.deepEqual(fn.FunctionUrlConfig, { AuthType: 'AWS_IAM', InvokeMode: 'BUFFERED' });
+});
+
+test('the transformer: build, environment and a least-privilege role', needsYaml, () => {
+  const fn = resources.TransformFunction;
+  assert.deepEqual(fn.Metadata, { BuildMethod: 'rust-cargolambda', BuildProperties: { Binary: 'transform' } });
+  assert.equal(fn.Properties.Runtime, 'provided.al2023');
+  assert.equal(fn.Properties.Timeout, 30);
+  assert.deepEqual(Object.keys(fn.Properties.Environment.Variables).sort(), [
+    'DERIVED_BUCKET',
+    'MANIFEST_TABLE',
+    'ORIGINALS_BUCKET',
+    'REPLICA_BUCKET',
+    'REPLICA_REGION',
+    'RUST_LOG',
+  ]);
+  const statements = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
+  const actions = Object.fromEntries(statements.map((s) => [s.Sid, [s.Action].flat().sort()]));
+  assert.deepEqual(actions, {
+    Logs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    ReadOriginals: ['s3:GetObject', 's3:GetObjectVersion'],
+    Derivatives: ['s3:GetObject', 's3:PutObject'],
+    Manifest: ['dynamodb:GetItem'],
+  });
+});

@@ -1,0 +1,372 @@
+//! The on-demand transformer Lambda, behind a Function URL that only CloudFront can call
+//! (Origin Access Control). CloudFront's origin group sends it what the derived bucket did not
+//! have (403/404) or could not serve (5xx).
+//!
+//! Thin by design: read the configuration, wire the S3 (primary and replica) and DynamoDB
+//! adapters into [`pixelfront::delivery::Transformer`], and translate between HTTP and
+//! [`Transformer::serve`]. Everything it checks and renders is the shared crate's code.
+
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use pixelfront::delivery::{
+    if_none_match, Delivered, DeliveryError, Incoming, Source, TransformConfig, Transformer,
+    FORWARDED_REQUEST_HEADER,
+};
+use pixelfront::lambda;
+use pixelfront::store::dynamo::{DynamoManifest, DynamoPolicies};
+use pixelfront::store::s3::{self, S3Objects};
+use pixelfront::store::{ManifestStore, ObjectStore, PolicyStore};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Largest image answered in the response body: Lambda's buffered payload is 6 MB and a
+/// binary body travels base64-encoded (4/3 larger), with room left for the headers. Larger
+/// renders are stored and the viewer is sent to fetch them again, from the bucket.
+const MAX_INLINE_BYTES: usize = 4_400_000;
+
+fn text(status: u16, cache_control: &str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+fn error_response(e: &DeliveryError) -> Response<Body> {
+    match e {
+        DeliveryError::Unavailable(_) | DeliveryError::Internal(_) => {
+            tracing::error!(status = e.status(), error = %e, "request failed");
+        }
+        _ => tracing::info!(status = e.status(), error = %e, "request refused"),
+    }
+    text(e.status(), e.cache_control(), e.reason())
+}
+
+fn image_response(d: Delivered, head: bool, not_modified: bool) -> Response<Body> {
+    let status = if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let body = if head || not_modified {
+        Body::Empty
+    } else {
+        Body::Binary(d.bytes)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(d.content_type),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static(d.cache_control),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&d.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = header::HeaderValue::from_str(&d.cache_tag) {
+        h.insert("x-amz-meta-cache-tag", v);
+    }
+    h.insert(
+        "x-pixelfront-source",
+        header::HeaderValue::from_static(d.source.as_str()),
+    );
+    resp
+}
+
+/// A render too large for the buffered payload, now stored: the viewer asks again and
+/// CloudFront's primary origin (the bucket) serves it.
+fn fetch_again(location: &str) -> Response<Body> {
+    let mut resp = text(307, "no-store", "rendered; fetch again".to_string());
+    if let Ok(v) = header::HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// One Function URL request.
+async fn handle<O, R, D, M, P>(t: &Transformer<O, R, D, M, P>, req: Request) -> Response<Body>
+where
+    O: ObjectStore,
+    R: ObjectStore,
+    D: ObjectStore,
+    M: ManifestStore,
+    P: PolicyStore,
+{
+    let head = req.method() == Method::HEAD;
+    if !head && req.method() != Method::GET {
+        let mut resp = text(405, "no-store", "method not allowed".to_string());
+        resp.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    let header_str = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // The raw path: the URI's path has had dot segments resolved by the URL parser.
+    let raw_path = req.raw_http_path();
+    let path = if raw_path.is_empty() {
+        req.uri().path()
+    } else {
+        raw_path
+    };
+    let query = req.uri().query().unwrap_or("");
+    let incoming = Incoming {
+        path,
+        query,
+        forwarded: header_str(FORWARDED_REQUEST_HEADER),
+        accept: header_str("accept"),
+        referer: header_str("referer"),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let delivered = match t.serve(&incoming, now).await {
+        Ok(d) => d,
+        Err(e) => return error_response(&e),
+    };
+    tracing::info!(
+        key = %delivered.derived_key,
+        source = delivered.source.as_str(),
+        bytes = delivered.bytes.len(),
+        render_ms = delivered.render_ms,
+        "served"
+    );
+    let not_modified =
+        header_str("if-none-match").is_some_and(|h| if_none_match(h, &delivered.etag));
+    if delivered.bytes.len() > MAX_INLINE_BYTES && !head && !not_modified {
+        if let Source::Rendered { stored: true, .. } = delivered.source {
+            let location = match incoming.forwarded {
+                Some(viewer) => viewer.to_string(),
+                None if query.is_empty() => path.to_string(),
+                None => format!("{path}?{query}"),
+            };
+            return fetch_again(&location);
+        }
+        return error_response(&DeliveryError::Unavailable(format!(
+            "{} is {} bytes, over the inline limit, and not stored",
+            delivered.derived_key,
+            delivered.bytes.len()
+        )));
+    }
+    image_response(delivered, head, not_modified)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::init_tracing();
+    let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
+    let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;
+    let table = lambda::required_env("MANIFEST_TABLE")?;
+    let replica_bucket = lambda::optional_env("REPLICA_BUCKET");
+    let replica_region = lambda::optional_env("REPLICA_REGION");
+    // An S3-compatible endpoint for the replica (tests and non-AWS stores); AWS needs none.
+    let replica_endpoint = lambda::optional_env("REPLICA_ENDPOINT_URL");
+    let timeout_ms = match lambda::optional_env("PRIMARY_READ_TIMEOUT_MS") {
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| format!("PRIMARY_READ_TIMEOUT_MS must be milliseconds, got {v:?}"))?,
+        None => 3000,
+    };
+    let threads = lambda::init_rayon()?;
+
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let s3 = s3::client(&sdk);
+    let replica = replica_bucket.map(|bucket| {
+        let client = s3::client_in(&sdk, replica_region.as_deref(), replica_endpoint.as_deref());
+        S3Objects::new(client, bucket)
+    });
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let transformer = Transformer {
+        originals: S3Objects::new(s3.clone(), originals_bucket),
+        replica,
+        derived: S3Objects::new(s3, derived_bucket),
+        manifest: DynamoManifest::new(dynamo.clone(), &table),
+        policies: DynamoPolicies::new(dynamo, table),
+        config: TransformConfig {
+            primary_timeout: Duration::from_millis(timeout_ms),
+            ..TransformConfig::default()
+        },
+    };
+    tracing::info!(
+        threads,
+        replica = transformer.replica.is_some(),
+        "transform ready"
+    );
+    let transformer = &transformer;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(handle(transformer, req).await)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pixelfront::store::memory::{MemoryManifest, MemoryObjects, MemoryPolicies};
+    use pixelfront::store::{AssetId, SourceRef};
+
+    type Memory =
+        Transformer<MemoryObjects, MemoryObjects, MemoryObjects, MemoryManifest, MemoryPolicies>;
+
+    async fn with_original(bytes: Vec<u8>) -> Memory {
+        let t = Transformer {
+            originals: MemoryObjects::new(),
+            replica: None,
+            derived: MemoryObjects::new(),
+            manifest: MemoryManifest::new(),
+            policies: MemoryPolicies::new(),
+            config: TransformConfig::default(),
+        };
+        t.originals
+            .insert("acme/p.png", Some("s3v1"), bytes.clone());
+        let asset = AssetId {
+            tenant: "acme".into(),
+            key: "p.png".into(),
+        };
+        let source = SourceRef {
+            bucket: "o".into(),
+            key: "acme/p.png".into(),
+            version_id: Some("s3v1".into()),
+            etag: None,
+            size: bytes.len() as u64,
+        };
+        let assigned = t
+            .manifest
+            .assign(&asset, &source, "2026-01-01T00:00:00Z")
+            .await;
+        assigned.expect("assign");
+        t
+    }
+
+    fn png(w: u32, h: u32, noise: bool) -> Vec<u8> {
+        let mut seed = 0x2545_f491_u32;
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            if noise {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let [a, b, c, _] = seed.to_le_bytes();
+                image::Rgb([a, b, c])
+            } else {
+                image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
+            }
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .expect("encode");
+        out
+    }
+
+    fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request {
+        let mut b = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Empty).expect("request")
+    }
+
+    fn header<'a>(r: &'a Response<Body>, name: &str) -> &'a str {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn image_headers_conditional_get_head_and_errors() {
+        let t = with_original(png(300, 200, false)).await;
+        let r = handle(&t, request("GET", "/img/acme/v1/p.png?w=100&fmt=webp", &[])).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "content-type"), "image/webp");
+        assert_eq!(
+            header(&r, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(header(&r, "x-pixelfront-source"), "rendered");
+        assert_eq!(header(&r, "x-amz-meta-cache-tag"), "asset:acme/p.png");
+        let etag = header(&r, "etag").to_string();
+        assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+        assert!(matches!(r.body(), Body::Binary(b) if b.starts_with(b"RIFF")));
+
+        let r = handle(
+            &t,
+            request(
+                "GET",
+                "/img/acme/v1/p.png?w=128&fmt=webp",
+                &[("if-none-match", &etag)],
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), 304);
+        assert!(matches!(r.body(), Body::Empty));
+        assert_eq!(header(&r, "x-pixelfront-source"), "stored");
+
+        let r = handle(
+            &t,
+            request("HEAD", "/img/acme/v1/p.png?w=128&fmt=webp", &[]),
+        )
+        .await;
+        assert_eq!(
+            (r.status().as_u16(), header(&r, "etag")),
+            (200, etag.as_str())
+        );
+        assert!(matches!(r.body(), Body::Empty));
+
+        let r = handle(&t, request("POST", "/img/acme/v1/p.png", &[])).await;
+        assert_eq!(
+            (r.status().as_u16(), header(&r, "allow")),
+            (405, "GET, HEAD")
+        );
+
+        let r = handle(&t, request("GET", "/img/acme/v1/p.png?w=abc", &[])).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(header(&r, "cache-control"), "public, max-age=10");
+        assert!(matches!(r.body(), Body::Text(s) if s == "bad w: expected an integer 1..8192"));
+
+        let r = handle(&t, request("GET", "/img/acme/v9/p.png", &[])).await;
+        assert_eq!(r.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn the_forwarded_viewer_request_is_what_is_checked() {
+        let t = with_original(png(300, 200, false)).await;
+        let fwd = [(
+            FORWARDED_REQUEST_HEADER,
+            "/img/acme/v1/p.png?w=300&fmt=png&x=1",
+        )];
+        let r = handle(&t, request("GET", "/acme/v1/p.png/w320.png", &fwd)).await;
+        assert_eq!(r.status(), 200);
+        let r = handle(&t, request("GET", "/acme/v1/p.png/w640.png", &fwd)).await;
+        assert_eq!(r.status(), 400);
+        assert!(matches!(r.body(), Body::Text(s) if s == "request does not match its derivative"));
+    }
+
+    #[tokio::test]
+    async fn a_render_over_the_payload_limit_is_stored_and_fetched_again() {
+        // Noise does not compress: 1600x1200 RGB as PNG is about 5.8 MB.
+        let t = with_original(png(1600, 1200, true)).await;
+        let fwd = [(
+            FORWARDED_REQUEST_HEADER,
+            "/img/acme/v1/p.png?fmt=png&w=1600",
+        )];
+        let r = handle(&t, request("GET", "/acme/v1/p.png/w1600.png", &fwd)).await;
+        assert_eq!(r.status(), 307, "{:?}", r.body());
+        assert_eq!(header(&r, "location"), "/img/acme/v1/p.png?fmt=png&w=1600");
+        assert_eq!(header(&r, "cache-control"), "no-store");
+        let stored = t.derived.object("acme/v1/p.png/w1600.png").expect("stored");
+        assert!(
+            stored.bytes.len() > MAX_INLINE_BYTES,
+            "{}",
+            stored.bytes.len()
+        );
+    }
+}
