@@ -4,9 +4,11 @@
 //! request the edge would answer with 400, or bad command-line usage); 1 anything else (an
 //! unreadable file, an unwritable output folder). Errors go to stderr; nothing panics on input.
 
+mod dev;
 mod render_cmd;
 mod sign_cmd;
 mod simulate;
+mod tenant_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +35,10 @@ enum Command {
     /// Check a request URL against a tenant policy as the edge does: `ok`, or exit 2 with the
     /// 403 reason.
     Verify(sign_cmd::VerifyArgs),
+    /// The local stack: the whole system on one machine, no AWS.
+    Dev(dev::DevArgs),
+    /// Manage the local stack's tenants: signing keys, signing on/off, allowed Referers.
+    Tenant(tenant_cmd::TenantArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,6 +86,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign_cmd::run_sign(args),
         Command::Verify(args) => sign_cmd::run_verify(args),
         Command::Simulate(args) => simulate::run(*args),
+        Command::Dev(args) => dev::run(args),
+        Command::Tenant(args) => tenant_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

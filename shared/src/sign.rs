@@ -80,7 +80,8 @@ fn signature_param_slot(piece: &str) -> Option<usize> {
     ["exp", "kid", "sig"].iter().position(|&p| p == name)
 }
 
-fn valid_kid(kid: &str) -> bool {
+/// Whether `kid` is a valid key id: 1..=64 characters of `[A-Za-z0-9_-]`.
+pub fn valid_kid(kid: &str) -> bool {
     !kid.is_empty()
         && kid.len() <= MAX_KID_BYTES
         && kid

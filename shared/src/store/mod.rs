@@ -14,9 +14,12 @@ pub mod memory;
 pub mod dynamo;
 #[cfg(feature = "aws")]
 pub mod s3;
+#[cfg(feature = "local")]
+pub mod sqlite;
 
 use crate::sign::TenantPolicy;
 use std::future::Future;
+use std::sync::Arc;
 
 pub use manifest::{
     AssetId, Assignment, ManifestError, ManifestStore, OriginalInfo, SourceRef, Status,
@@ -92,4 +95,83 @@ pub trait PolicyStore: Send + Sync {
     /// Referer), as at the edge. Fails only when the store cannot answer.
     fn policy(&self, tenant: &str)
         -> impl Future<Output = Result<TenantPolicy, StoreError>> + Send;
+}
+
+// Shared handles: the local stack hands one store to both the pipeline and the transformer.
+
+impl<T: ObjectStore> ObjectStore for Arc<T> {
+    fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Object, StoreError>> + Send {
+        (**self).get(key, version, max_bytes)
+    }
+
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        opts: &PutOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put(key, body, opts)
+    }
+}
+
+impl<T: ManifestStore> ManifestStore for Arc<T> {
+    fn assign(
+        &self,
+        asset: &AssetId,
+        source: &SourceRef,
+        now: &str,
+    ) -> impl Future<Output = Result<Assignment, ManifestError>> + Send {
+        (**self).assign(asset, source, now)
+    }
+
+    fn get(
+        &self,
+        asset: &AssetId,
+        version: u32,
+    ) -> impl Future<Output = Result<Option<VersionRecord>, ManifestError>> + Send {
+        (**self).get(asset, version)
+    }
+
+    fn latest(
+        &self,
+        asset: &AssetId,
+    ) -> impl Future<Output = Result<Option<u32>, ManifestError>> + Send {
+        (**self).latest(asset)
+    }
+
+    fn mark_ready(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        original: &OriginalInfo,
+        variants: &[VariantRecord],
+        now: &str,
+    ) -> impl Future<Output = Result<VersionRecord, ManifestError>> + Send {
+        (**self).mark_ready(asset, version, original, variants, now)
+    }
+
+    fn mark_failed(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        error_type: &str,
+        reason: &str,
+        now: &str,
+    ) -> impl Future<Output = Result<VersionRecord, ManifestError>> + Send {
+        (**self).mark_failed(asset, version, error_type, reason, now)
+    }
+}
+
+impl<T: PolicyStore> PolicyStore for Arc<T> {
+    fn policy(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<TenantPolicy, StoreError>> + Send {
+        (**self).policy(tenant)
+    }
 }

@@ -1,0 +1,488 @@
+//! `pixelfront dev` over HTTP: each test starts the real binary on 127.0.0.1 (a free port,
+//! its own data directory) and stops it by its PID.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "test-admin-token";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
+            .args(["dev", "--addr", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("PIXELFRONT_ADMIN_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pixelfront dev");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("pixelfront dev exited before listening")
+                .expect("read stderr");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().expect("address").to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    /// SIGTERM, then wait for the graceful exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "pixelfront dev exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("pixelfront dev did not stop on SIGTERM");
+    }
+
+    fn request(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .expect("timeout");
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("write");
+        stream.write_all(body).expect("write body");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read");
+        Resp::parse(&raw)
+    }
+
+    fn get(&self, target: &str) -> Resp {
+        self.request("GET", target, &[], b"")
+    }
+
+    fn upload(&self, tenant_key: &str, body: &[u8]) -> Resp {
+        let auth = format!("Bearer {TOKEN}");
+        self.request(
+            "PUT",
+            &format!("/originals/{tenant_key}"),
+            &[("Authorization", &auth)],
+            body,
+        )
+    }
+
+    fn manifest(&self, tenant_key: &str) -> serde_json::Value {
+        let r = self.get(&format!("/manifest/{tenant_key}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_slice(&r.body).expect("manifest JSON")
+    }
+
+    /// Polls the manifest until the latest version is no longer `rendering`.
+    fn settled(&self, tenant_key: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let m = self.manifest(tenant_key);
+            if m["status"] != "rendering" {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "still rendering: {m}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn metric(&self, line_prefix: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line_prefix} in\n{text}"))
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn parse(raw: &[u8]) -> Resp {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("header end");
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Resp {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+        }
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pixelfront-dev-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}
+
+fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x % 251) as u8,
+            (y % 241) as u8,
+            seed.wrapping_add((x ^ y) as u8),
+        ])
+    });
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode");
+    out
+}
+
+#[test]
+fn upload_render_serve_cache_conditional_and_rejects() {
+    let data = data_dir("serve");
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.get("/healthz").status, 200);
+
+    let unauthorized = s.request("PUT", "/originals/acme/a.png", &[], b"x");
+    assert_eq!(
+        (unauthorized.status, unauthorized.header("www-authenticate")),
+        (401, "Bearer")
+    );
+    let r = s.upload("acme/photos/a.png", &png(900, 600, 1));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let accepted: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(accepted["version"], 1);
+    // A newcomer tenant is created by its first upload, with the defaults.
+    let tenants = std::fs::read_to_string(data.join("tenants.json")).expect("tenants.json");
+    assert!(tenants.contains("\"acme\""), "{tenants}");
+
+    let m = s.settled("acme/photos/a.png");
+    assert_eq!(m["status"], "ready", "{m}");
+    let variants = m["variants"].as_array().expect("variants");
+    assert_eq!(variants.len(), 8);
+    let thumb = variants
+        .iter()
+        .find(|v| v["name"] == "thumb")
+        .expect("thumb");
+    assert_eq!(
+        (thumb["width"].as_u64(), thumb["height"].as_u64()),
+        (Some(160), Some(160))
+    );
+    assert!(data
+        .join("derived/acme/v1/photos/a.png/w640-q80.webp")
+        .is_file());
+
+    // A standard variant: the stored derivative, then the cache.
+    let first = s.get("/img/acme/v1/photos/a.png?w=640&fmt=webp");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("content-type"), "image/webp");
+    assert_eq!(
+        first.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(first.header("x-cache"), "Miss");
+    let again = s.get("/img/acme/v1/photos/a.png?W=600&utm_source=x&fmt=WEBP&q=80");
+    assert_eq!((again.header("x-cache"), &again.body), ("Hit", &first.body));
+    let etag = first.header("etag").to_string();
+    let not_modified = s.request(
+        "GET",
+        "/img/acme/v1/photos/a.png?w=640&fmt=webp",
+        &[("If-None-Match", &etag)],
+        b"",
+    );
+    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+
+    // fmt=auto follows Accept; a non-standard request is rendered on demand.
+    let avif = s.request(
+        "GET",
+        "/img/acme/v1/photos/a.png?w=300",
+        &[("Accept", "image/avif,*/*")],
+        b"",
+    );
+    assert_eq!(
+        (avif.status, avif.header("content-type")),
+        (200, "image/avif")
+    );
+    assert!(data
+        .join("derived/acme/v1/photos/a.png/w320-q60.avif")
+        .is_file());
+    let odd = s.get("/img/acme/v1/photos/a.png?w=333&h=200&fmt=png");
+    assert_eq!(odd.status, 200);
+    let img = image::load_from_memory(&odd.body).expect("png");
+    assert_eq!((img.width(), img.height()), (480, 240));
+    assert!(data
+        .join("derived/acme/v1/photos/a.png/w480-h240.png")
+        .is_file());
+
+    for (target, status, reason) in [
+        (
+            "/img/acme/v1/photos/a.png?w=0",
+            400,
+            "bad w: expected an integer 1..8192",
+        ),
+        (
+            "/img/acme/v1/photos/a.png?fmt=tiff",
+            400,
+            "bad fmt: expected jpeg, jpg, webp, avif, png or auto",
+        ),
+        ("/img/acme/v01/photos/a.png", 400, "bad version"),
+        ("/img/acme/v1/photos/%2e%2e/a.png", 400, "bad key"),
+        ("/img/acme/v2/photos/a.png", 404, "not found"),
+        ("/img/other/v1/photos/a.png", 404, "not found"),
+        ("/manifest/acme/photos/none.png", 404, "not found"),
+    ] {
+        let r = s.get(target);
+        assert_eq!((r.status, r.text().trim()), (status, reason), "{target}");
+    }
+    assert_eq!(s.metric("pixelfront_renders_total{kind=\"standard\"}"), 8.0);
+    assert_eq!(
+        s.metric("pixelfront_renders_total{kind=\"on_demand\"}"),
+        1.0
+    );
+    assert!(s.metric("pixelfront_edge_requests_total{result=\"hit\"}") >= 2.0);
+    assert!(s.metric("pixelfront_edge_requests_total{result=\"reject\"}") >= 6.0);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn fifty_concurrent_cold_misses_render_once() {
+    let data = data_dir("coalesce");
+    let s = Server::start(&data, &["--rate-limit", "0"]);
+    assert_eq!(s.upload("acme/c.png", &png(1200, 800, 2)).status, 202);
+    assert_eq!(s.settled("acme/c.png")["status"], "ready");
+    let target = "/img/acme/v1/c.png?w=1000&fmt=jpeg&q=65";
+    let bodies: Vec<(u16, Vec<u8>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| {
+                scope.spawn(|| {
+                    let r = s.get(target);
+                    (r.status, r.body)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(bodies.iter().all(|(st, b)| *st == 200 && *b == bodies[0].1));
+    assert_eq!(
+        s.metric("pixelfront_renders_total{kind=\"on_demand\"}"),
+        1.0
+    );
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn versions_failures_takedown_and_restart() {
+    let data = data_dir("lifecycle");
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.upload("acme/v.png", &png(400, 300, 3)).status, 202);
+    assert_eq!(s.settled("acme/v.png")["version"], 1);
+    let r = s.upload("acme/v.png", &png(500, 300, 4));
+    assert_eq!(r.status, 202);
+    let m = s.settled("acme/v.png");
+    assert_eq!(
+        (m["version"].as_u64(), m["status"].as_str()),
+        (Some(2), Some("ready"))
+    );
+    let v1 = s.get("/img/acme/v1/v.png?fmt=png");
+    let v2 = s.get("/img/acme/v2/v.png?fmt=png");
+    let dims = |b: &[u8]| {
+        let i = image::load_from_memory(b).expect("png");
+        (i.width(), i.height())
+    };
+    assert_eq!((dims(&v1.body), dims(&v2.body)), ((400, 300), (500, 300)));
+
+    // A corrupt upload fails with a reason; the server stays healthy.
+    assert_eq!(
+        s.upload("acme/bad.jpg", b"\xff\xd8\xff\xe0 nope").status,
+        202
+    );
+    let bad = s.settled("acme/bad.jpg");
+    assert_eq!(
+        (bad["status"].as_str(), bad["error_type"].as_str()),
+        (Some("failed"), Some("ImageCorrupt"))
+    );
+    assert!(bad["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(s.get("/healthz").status, 200);
+
+    // Restart: everything is still there, served without rendering again.
+    s.stop();
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.manifest("acme/v.png")["version"], 2);
+    let again = s.get("/img/acme/v1/v.png?fmt=png");
+    assert_eq!((again.status, &again.body), (200, &v1.body));
+    assert_eq!(
+        s.metric("pixelfront_renders_total{kind=\"on_demand\"}"),
+        0.0
+    );
+
+    // Takedown: admin only, a reason required, then nothing of the asset is served.
+    let unauth = s.request("POST", "/takedown/acme/v.png", &[], br#"{"reason":"dmca"}"#);
+    assert_eq!(unauth.status, 401);
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("Authorization", auth.as_str())];
+    let no_reason = s.request("POST", "/takedown/acme/v.png", &headers, b"{}");
+    assert_eq!(
+        (no_reason.status, no_reason.text().trim()),
+        (400, "reason required")
+    );
+    let body = br#"{"reason":"dmca","requester":"legal@example.com","request_id":"req-1"}"#;
+    let r = s.request("POST", "/takedown/acme/v.png", &headers, body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let audit: serde_json::Value = serde_json::from_slice(&r.body).expect("audit");
+    assert_eq!(audit["status"], "taken_down");
+    assert_eq!(audit["versions"], serde_json::json!([1, 2]));
+    assert_eq!(
+        audit["deleted_original_versions"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(audit["deleted_derivatives"]
+        .as_array()
+        .is_some_and(|d| d.len() >= 16));
+    for target in ["/img/acme/v1/v.png?fmt=png", "/img/acme/v2/v.png?w=100"] {
+        let r = s.get(target);
+        assert_eq!((r.status, r.text().trim()), (404, "removed"), "{target}");
+    }
+    assert_eq!(s.manifest("acme/v.png")["status"], "taken_down");
+    assert!(!data.join("derived/acme/v1/v.png").exists());
+    let originals: Vec<_> = std::fs::read_dir(data.join("originals/acme"))
+        .expect("originals dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("v.png"))
+        .collect();
+    assert!(originals.is_empty());
+    // The same request id again: the first record, nothing changed.
+    let repeat = s.request("POST", "/takedown/acme/v.png", &headers, body);
+    assert_eq!((repeat.status, repeat.body), (200, r.body));
+    // Erasure of the failed upload.
+    let r = s.request(
+        "POST",
+        "/erase/acme/bad.jpg",
+        &headers,
+        br#"{"reason":"gdpr"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.manifest("acme/bad.jpg")["status"], "erased");
+    assert_eq!(s.get("/img/acme/v1/bad.jpg").status, 404);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn signed_tenant_hotlinks_and_rate_limit() {
+    let data = data_dir("policy");
+    std::fs::write(
+        data.join("tenants.json"),
+        r#"{"shop": {"sign": true, "keys": {"k1": "s3cret"}, "referers": ["shop.example"]}}"#,
+    )
+    .expect("tenants");
+    let s = Server::start(&data, &["--rate-limit", "40"]);
+    assert_eq!(s.upload("shop/p.png", &png(300, 200, 5)).status, 202);
+    assert_eq!(s.settled("shop/p.png")["status"], "ready");
+
+    let unsigned = s.get("/img/shop/v1/p.png?w=160&fmt=webp");
+    assert_eq!(
+        (unsigned.status, unsigned.text().trim()),
+        (403, "signature required")
+    );
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    let signed =
+        pixelfront::sign::sign_uri("/img/shop/v1/p.png", "w=160&fmt=webp", "k1", "s3cret", exp)
+            .expect("sign");
+    let ok = s.request(
+        "GET",
+        &signed,
+        &[("Referer", "https://shop.example/cart")],
+        b"",
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let hotlink = s.request("GET", &signed, &[("Referer", "https://evil.example/")], b"");
+    assert_eq!(
+        (hotlink.status, hotlink.text().trim()),
+        (403, "hotlink refused")
+    );
+    let forged = signed.replace("w=160", "w=170");
+    assert_eq!(s.get(&forged).text().trim(), "bad signature");
+
+    // 40 per five minutes per IP: the rest of the burst is refused with 429.
+    let statuses: Vec<u16> = (0..45).map(|_| s.get(&signed).status).collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_killed_process_leaves_no_half_written_object_and_resumes_its_renders() {
+    let data = data_dir("killed");
+    let s = Server::start(&data, &[]);
+    // Large enough that the render is still running when the process dies.
+    assert_eq!(s.upload("acme/big.png", &png(3000, 2000, 6)).status, 202);
+    let mut s = s;
+    let _ = s.child.kill(); // SIGKILL: no graceful anything
+    let _ = s.child.wait();
+    // A write cut short leaves at most a temporary file, which start-up removes.
+    std::fs::write(data.join("derived/.tmp-crashed-0"), b"partial").expect("leftover");
+    let s = Server::start(&data, &[]);
+    let m = s.settled("acme/big.png");
+    assert_eq!(
+        (m["status"].as_str(), m["variants"].as_array().map(Vec::len)),
+        (Some("ready"), Some(8))
+    );
+    assert!(!data.join("derived/.tmp-crashed-0").exists());
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}

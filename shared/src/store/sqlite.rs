@@ -1,0 +1,474 @@
+//! SQLite adapter of the manifest port (feature `local`), for the local stack: one database
+//! file, durable across restarts (WAL journal), every operation one transaction.
+//!
+//! Tables: `assets` (asset id → latest version), `sources` ((asset, source identity) →
+//! version: a repeated upload event never gets a second version) and `versions` ((asset,
+//! version) → the [`VersionRecord`] as JSON), and `audit` (takedown and erasure records, one
+//! per request id, JSON). The transition rules are the port types' own
+//! ([`VersionRecord::check_ready_allowed`], [`Status::failure_allowed`]), as in every adapter.
+
+use super::manifest::*;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS assets (
+  asset  TEXT PRIMARY KEY,
+  latest INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+  asset    TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  version  INTEGER NOT NULL,
+  PRIMARY KEY (asset, identity)
+);
+CREATE TABLE IF NOT EXISTS versions (
+  asset   TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  status  TEXT NOT NULL,
+  record  TEXT NOT NULL,
+  PRIMARY KEY (asset, version)
+);
+CREATE INDEX IF NOT EXISTS versions_status ON versions (status);
+CREATE TABLE IF NOT EXISTS audit (
+  request_id TEXT PRIMARY KEY,
+  asset      TEXT NOT NULL,
+  record     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_asset ON audit (asset);
+";
+
+/// The manifest in a SQLite database file.
+#[derive(Debug)]
+pub struct SqliteManifest {
+    conn: Mutex<Connection>,
+}
+
+fn unavailable(e: rusqlite::Error) -> ManifestError {
+    ManifestError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn malformed(e: serde_json::Error) -> ManifestError {
+    ManifestError::Malformed(format!("sqlite version record: {e}"))
+}
+
+impl SqliteManifest {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteManifest, ManifestError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteManifest, ManifestError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteManifest, ManifestError> {
+        // WAL: readers never wait for the writer, and a commit survives a killed process.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteManifest {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, ManifestError>,
+    ) -> Result<T, ManifestError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(unavailable)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(out)
+    }
+
+    /// Every version in `status` (e.g. `rendering` left behind by a killed process), oldest
+    /// first.
+    pub fn with_status(&self, status: Status) -> Result<Vec<VersionRecord>, ManifestError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT record FROM versions WHERE status = ?1 ORDER BY rowid")
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![status.as_str()], |r| r.get::<_, String>(0))
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
+        }
+        Ok(out)
+    }
+
+    /// Every version of `asset`, by version number.
+    pub fn versions(&self, asset: &AssetId) -> Result<Vec<VersionRecord>, ManifestError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT record FROM versions WHERE asset = ?1 ORDER BY version")
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![asset.id()], |r| r.get::<_, String>(0))
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
+        }
+        Ok(out)
+    }
+
+    /// Sets the status of every version of `asset` to `status` (`taken_down` or `erased`),
+    /// clearing the variant list; returns the versions as they were before.
+    pub fn remove_asset(
+        &self,
+        asset: &AssetId,
+        status: Status,
+        now: &str,
+    ) -> Result<Vec<VersionRecord>, ManifestError> {
+        let before = self.versions(asset)?;
+        self.write(|tx| {
+            for rec in &before {
+                let mut rec = rec.clone();
+                rec.status = status;
+                rec.variants.clear();
+                rec.updated_at = now.to_string();
+                put_version(tx, &rec)?;
+            }
+            Ok(())
+        })?;
+        Ok(before)
+    }
+}
+
+impl SqliteManifest {
+    /// Stores the audit record of request `request_id` about `asset` unless one exists;
+    /// returns the stored record (the earlier one for a repeated request id).
+    pub fn put_audit(
+        &self,
+        request_id: &str,
+        asset: &AssetId,
+        record: &serde_json::Value,
+    ) -> Result<serde_json::Value, ManifestError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO audit (request_id, asset, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (request_id) DO NOTHING",
+                params![request_id, asset.id(), record.to_string()],
+            )
+            .map_err(unavailable)?;
+            let json: String = tx
+                .query_row(
+                    "SELECT record FROM audit WHERE request_id = ?1",
+                    params![request_id],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            serde_json::from_str(&json).map_err(malformed)
+        })
+    }
+
+    /// The audit record of `request_id`, if any.
+    pub fn audit(&self, request_id: &str) -> Result<Option<serde_json::Value>, ManifestError> {
+        let json: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT record FROM audit WHERE request_id = ?1",
+                params![request_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        json.map(|j| serde_json::from_str(&j).map_err(malformed))
+            .transpose()
+    }
+
+    /// Every audit record about `asset`, oldest first.
+    pub fn audits_of(&self, asset: &AssetId) -> Result<Vec<serde_json::Value>, ManifestError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT record FROM audit WHERE asset = ?1 ORDER BY rowid")
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![asset.id()], |r| r.get::<_, String>(0))
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
+        }
+        Ok(out)
+    }
+}
+
+fn read_version(
+    tx: &Connection,
+    asset: &str,
+    version: u32,
+) -> Result<Option<VersionRecord>, ManifestError> {
+    let json: Option<String> = tx
+        .query_row(
+            "SELECT record FROM versions WHERE asset = ?1 AND version = ?2",
+            params![asset, version],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    json.map(|j| serde_json::from_str(&j).map_err(malformed))
+        .transpose()
+}
+
+fn put_version(tx: &Connection, rec: &VersionRecord) -> Result<(), ManifestError> {
+    let json = serde_json::to_string(rec).map_err(malformed)?;
+    tx.execute(
+        "INSERT INTO versions (asset, version, status, record) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (asset, version) DO UPDATE SET status = excluded.status, record = excluded.record",
+        params![rec.asset.id(), rec.version, rec.status.as_str(), json],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn existing(
+    tx: &Connection,
+    asset: &AssetId,
+    version: u32,
+) -> Result<VersionRecord, ManifestError> {
+    read_version(tx, &asset.id(), version)?
+        .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))
+}
+
+impl ManifestStore for SqliteManifest {
+    async fn assign(
+        &self,
+        asset: &AssetId,
+        source: &SourceRef,
+        now: &str,
+    ) -> Result<Assignment, ManifestError> {
+        let id = asset.id();
+        let identity = source.identity();
+        self.write(|tx| {
+            let known: Option<u32> = tx
+                .query_row(
+                    "SELECT version FROM sources WHERE asset = ?1 AND identity = ?2",
+                    params![id, identity],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(n) = known {
+                return Ok(Assignment {
+                    record: existing(tx, asset, n)?,
+                    created: false,
+                });
+            }
+            let latest: Option<u32> = tx
+                .query_row(
+                    "SELECT latest FROM assets WHERE asset = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let n = latest.unwrap_or(0) + 1;
+            let record = VersionRecord::new(asset, n, source, now);
+            tx.execute(
+                "INSERT INTO assets (asset, latest) VALUES (?1, ?2)
+                 ON CONFLICT (asset) DO UPDATE SET latest = excluded.latest",
+                params![id, n],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO sources (asset, identity, version) VALUES (?1, ?2, ?3)",
+                params![id, identity, n],
+            )
+            .map_err(unavailable)?;
+            put_version(tx, &record)?;
+            Ok(Assignment {
+                record,
+                created: true,
+            })
+        })
+    }
+
+    async fn get(
+        &self,
+        asset: &AssetId,
+        version: u32,
+    ) -> Result<Option<VersionRecord>, ManifestError> {
+        read_version(&self.lock(), &asset.id(), version)
+    }
+
+    async fn latest(&self, asset: &AssetId) -> Result<Option<u32>, ManifestError> {
+        self.lock()
+            .query_row(
+                "SELECT latest FROM assets WHERE asset = ?1",
+                params![asset.id()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)
+    }
+
+    async fn mark_ready(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        original: &OriginalInfo,
+        variants: &[VariantRecord],
+        now: &str,
+    ) -> Result<VersionRecord, ManifestError> {
+        self.write(|tx| {
+            let mut rec = existing(tx, asset, version)?;
+            rec.check_ready_allowed()?;
+            rec.status = Status::Ready;
+            rec.original = Some(original.clone());
+            rec.variants = variants.to_vec();
+            rec.error = None;
+            rec.error_type = None;
+            rec.updated_at = now.to_string();
+            put_version(tx, &rec)?;
+            Ok(rec)
+        })
+    }
+
+    async fn mark_failed(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        error_type: &str,
+        reason: &str,
+        now: &str,
+    ) -> Result<VersionRecord, ManifestError> {
+        self.write(|tx| {
+            let mut rec = existing(tx, asset, version)?;
+            if rec.status.failure_allowed() {
+                rec.status = Status::Failed;
+                rec.error_type = Some(error_type.to_string());
+                rec.error = Some(reason.to_string());
+                rec.updated_at = now.to_string();
+                put_version(tx, &rec)?;
+            }
+            Ok(rec)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset() -> AssetId {
+        AssetId {
+            tenant: "acme".into(),
+            key: "a/b.jpg".into(),
+        }
+    }
+
+    fn source(v: &str) -> SourceRef {
+        SourceRef {
+            bucket: "local".into(),
+            key: "acme/a/b.jpg".into(),
+            version_id: Some(v.into()),
+            etag: Some("e".into()),
+            size: 10,
+        }
+    }
+
+    fn info() -> OriginalInfo {
+        OriginalInfo {
+            width: 4,
+            height: 3,
+            format: "jpeg".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_are_sequential_and_a_repeated_source_keeps_its_version() {
+        let m = SqliteManifest::in_memory().expect("db");
+        let a = m.assign(&asset(), &source("s1"), "t0").await.expect("a1");
+        assert_eq!((a.record.version, a.created), (1, true));
+        let b = m.assign(&asset(), &source("s2"), "t1").await.expect("a2");
+        assert_eq!((b.record.version, b.created), (2, true));
+        let again = m
+            .assign(&asset(), &source("s1"), "t2")
+            .await
+            .expect("again");
+        assert_eq!((again.record.version, again.created), (1, false));
+        assert_eq!(m.latest(&asset()).await.expect("latest"), Some(2));
+        assert_eq!(m.get(&asset(), 3).await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn transitions_follow_the_port_rules() {
+        let m = SqliteManifest::in_memory().expect("db");
+        m.assign(&asset(), &source("s1"), "t0")
+            .await
+            .expect("assign");
+        let ready = m
+            .mark_ready(&asset(), 1, &info(), &[], "t1")
+            .await
+            .expect("ready");
+        assert_eq!(ready.status, Status::Ready);
+        // A late failure of a duplicate run never downgrades `ready`.
+        let still = m
+            .mark_failed(&asset(), 1, "StoreUnavailable", "x", "t2")
+            .await;
+        assert_eq!(still.expect("failed").status, Status::Ready);
+        let gone = m
+            .remove_asset(&asset(), Status::TakenDown, "t3")
+            .expect("remove");
+        assert_eq!(gone.len(), 1);
+        let refused = m.mark_ready(&asset(), 1, &info(), &[], "t4").await;
+        assert!(
+            matches!(refused, Err(ManifestError::WrongStatus { .. })),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            m.mark_ready(&asset(), 9, &info(), &[], "t5").await,
+            Err(ManifestError::Missing(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_manifest_survives_reopening_the_file() {
+        let dir = std::env::temp_dir().join(format!("pf-sqlite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("manifest.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let m = SqliteManifest::open(&path).expect("open");
+            m.assign(&asset(), &source("s1"), "t0")
+                .await
+                .expect("assign");
+            m.assign(&asset(), &source("s2"), "t1")
+                .await
+                .expect("assign");
+            m.mark_failed(&asset(), 2, "ImageCorrupt", "bad", "t2")
+                .await
+                .expect("fail");
+        }
+        let m = SqliteManifest::open(&path).expect("reopen");
+        assert_eq!(m.latest(&asset()).await.expect("latest"), Some(2));
+        let rec = m.get(&asset(), 2).await.expect("get").expect("v2");
+        assert_eq!(
+            (rec.status, rec.error_type.as_deref()),
+            (Status::Failed, Some("ImageCorrupt"))
+        );
+        let rendering = m.with_status(Status::Rendering).expect("query");
+        assert_eq!(
+            rendering.iter().map(|r| r.version).collect::<Vec<_>>(),
+            vec![1]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
