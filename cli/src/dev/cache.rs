@@ -1,13 +1,38 @@
 //! A byte-bounded LRU cache of delivered images, in front of the stored derivatives (what the
 //! CloudFront edge cache is for the AWS stack).
 
+use bytes::Bytes;
 use pixelfront::delivery::Delivered;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// A delivered image ready to send: the body is shared, never copied per response.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// Encoded image.
+    pub body: Bytes,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// `Cache-Control`.
+    pub cache_control: &'static str,
+    /// Quoted strong ETag.
+    pub etag: String,
+}
+
+impl From<Delivered> for Served {
+    fn from(d: Delivered) -> Self {
+        Served {
+            body: Bytes::from(d.bytes),
+            content_type: d.content_type,
+            cache_control: d.cache_control,
+            etag: d.etag,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<String, (Arc<Delivered>, u64)>,
+    entries: HashMap<String, (Arc<Served>, u64)>,
     /// Last-use tick → key; the smallest tick is the least recently used.
     order: BTreeMap<u64, String>,
     bytes: u64,
@@ -35,7 +60,7 @@ impl Cache {
     }
 
     /// The entry for `key`, marked as just used.
-    pub fn get(&self, key: &str) -> Option<Arc<Delivered>> {
+    pub fn get(&self, key: &str) -> Option<Arc<Served>> {
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -51,22 +76,22 @@ impl Cache {
 
     /// Stores `value` under `key`, evicting the least recently used entries to make room.
     /// A body larger than the whole cache is not stored.
-    pub fn insert(&self, key: &str, value: Arc<Delivered>) {
-        let size = value.bytes.len() as u64;
+    pub fn insert(&self, key: &str, value: Arc<Served>) {
+        let size = value.body.len() as u64;
         if size > self.capacity {
             return;
         }
         let mut inner = self.lock();
         if let Some((old, tick)) = inner.entries.remove(key) {
             inner.order.remove(&tick);
-            inner.bytes -= old.bytes.len() as u64;
+            inner.bytes -= old.body.len() as u64;
         }
         while inner.bytes + size > self.capacity {
             let Some((_, victim)) = inner.order.pop_first() else {
                 break;
             };
             if let Some((old, _)) = inner.entries.remove(&victim) {
-                inner.bytes -= old.bytes.len() as u64;
+                inner.bytes -= old.body.len() as u64;
             }
         }
         inner.tick += 1;
@@ -88,7 +113,7 @@ impl Cache {
         for key in &victims {
             if let Some((old, tick)) = inner.entries.remove(key) {
                 inner.order.remove(&tick);
-                inner.bytes -= old.bytes.len() as u64;
+                inner.bytes -= old.body.len() as u64;
             }
         }
         victims.len()
@@ -103,18 +128,13 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixelfront::delivery::Source;
 
-    fn item(n: usize) -> Arc<Delivered> {
-        Arc::new(Delivered {
-            derived_key: String::new(),
-            bytes: vec![0; n],
+    fn item(n: usize) -> Arc<Served> {
+        Arc::new(Served {
+            body: Bytes::from(vec![0; n]),
             content_type: "image/webp",
             cache_control: "x",
             etag: String::new(),
-            cache_tag: String::new(),
-            source: Source::Stored,
-            render_ms: 0,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The local stack's HTTP interface (axum over one fallback handler, so that paths reach the
 //! shared validation raw, never percent-decoded or normalized by a router).
 
-use super::cache::Cache;
+use super::cache::{Cache, Served};
 use super::limit::RateLimit;
 use super::metrics::{Metrics, Outcome, RenderKind};
 use super::{Dev, DevArgs};
@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pixelfront::delivery::{etag_of, if_none_match, Delivered, DeliveryError, Incoming, Source};
+use pixelfront::delivery::{etag_of, if_none_match, DeliveryError, Incoming, Source};
 use pixelfront::normalize::{valid_key, valid_tenant};
 use pixelfront::pipeline::{now_rfc3339, Action, Job};
 use pixelfront::store::{AssetId, ManifestStore, SourceRef, Status};
@@ -25,7 +25,7 @@ use tokio::sync::OnceCell;
 /// The "bucket" name local sources carry (the pipeline refuses any other).
 pub const LOCAL_BUCKET: &str = "local";
 
-type Shared = Arc<OnceCell<Result<Arc<Delivered>, DeliveryError>>>;
+type Shared = Arc<OnceCell<Result<Arc<Served>, DeliveryError>>>;
 
 /// Per-process state of the server.
 pub struct App {
@@ -138,12 +138,13 @@ impl App {
                 };
                 let result = cell
                     .get_or_init(|| async {
-                        let d = t.deliver(&n).await.map(Arc::new)?;
+                        let d = t.deliver(&n).await?;
                         if let Source::Rendered { .. } = d.source {
                             self.metrics.render(RenderKind::OnDemand, d.render_ms);
                         }
-                        self.cache.insert(&key, d.clone());
-                        Ok(d)
+                        let served = Arc::new(Served::from(d));
+                        self.cache.insert(&key, served.clone());
+                        Ok(served)
                     })
                     .await
                     .clone();
@@ -168,12 +169,12 @@ impl App {
         let body = if not_modified || head {
             Body::empty()
         } else {
-            Body::from(delivered.bytes.clone())
+            Body::from(delivered.body.clone())
         };
         let sent = if not_modified || head {
             0
         } else {
-            delivered.bytes.len()
+            delivered.body.len()
         };
         self.metrics.request(outcome, sent);
         let mut resp = Response::new(body);
@@ -195,7 +196,7 @@ impl App {
         if head && !not_modified {
             h.insert(
                 header::CONTENT_LENGTH,
-                HeaderValue::from(delivered.bytes.len()),
+                HeaderValue::from(delivered.body.len()),
             );
         }
         let x_cache = if outcome == Outcome::Hit {
@@ -431,16 +432,11 @@ impl App {
         } else {
             "takedown"
         };
-        let Some((tenant, key)) = rest
-            .split_once('/')
-            .filter(|(t, k)| valid_tenant(t) && valid_key(k))
-        else {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "no-store",
-                format!("expected /{action}/{{tenant}}/{{key}}"),
-            );
+        let asset = match asset_of(rest, action) {
+            Ok(a) => a,
+            Err(resp) => return *resp,
         };
+        let (tenant, key) = (asset.tenant.as_str(), asset.key.as_str());
         let Ok(body) = to_bytes(body, 64 * 1024).await else {
             return text(StatusCode::PAYLOAD_TOO_LARGE, "no-store", "body over 64 KB");
         };
@@ -468,10 +464,6 @@ impl App {
         let request_id = field("request_id")
             .map(str::to_string)
             .unwrap_or_else(super::new_token);
-        let asset = AssetId {
-            tenant: tenant.to_string(),
-            key: key.to_string(),
-        };
         let m = &self.dev.manifest;
         let unavailable = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "{action}");
@@ -536,19 +528,9 @@ impl App {
 
     /// `GET /manifest/{tenant}/{key}`: the latest version as JSON.
     async fn manifest(&self, rest: &str) -> Response {
-        let Some((tenant, key)) = rest
-            .split_once('/')
-            .filter(|(t, k)| valid_tenant(t) && valid_key(k))
-        else {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "no-store",
-                "expected /manifest/{tenant}/{key}",
-            );
-        };
-        let asset = AssetId {
-            tenant: tenant.to_string(),
-            key: key.to_string(),
+        let asset = match asset_of(rest, "manifest") {
+            Ok(a) => a,
+            Err(resp) => return *resp,
         };
         let m = &self.dev.manifest;
         let rec = match m.latest(&asset).await {
@@ -590,6 +572,21 @@ impl App {
             v["error_type"] = serde_json::json!(rec.error_type);
         }
         json(StatusCode::OK, &v)
+    }
+}
+
+/// `{tenant}/{key}` of an admin or manifest path, validated; else the 400 naming `route`.
+fn asset_of(rest: &str, route: &str) -> Result<AssetId, Box<Response>> {
+    match rest.split_once('/') {
+        Some((tenant, key)) if valid_tenant(tenant) && valid_key(key) => Ok(AssetId {
+            tenant: tenant.to_string(),
+            key: key.to_string(),
+        }),
+        _ => Err(Box::new(text(
+            StatusCode::BAD_REQUEST,
+            "no-store",
+            format!("expected /{route}/{{tenant}}/{{key}}"),
+        ))),
     }
 }
 

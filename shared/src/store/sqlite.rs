@@ -95,15 +95,16 @@ impl SqliteManifest {
         Ok(out)
     }
 
-    /// Every version in `status` (e.g. `rendering` left behind by a killed process), oldest
-    /// first.
-    pub fn with_status(&self, status: Status) -> Result<Vec<VersionRecord>, ManifestError> {
+    /// The JSON column of every row `sql` selects with the one parameter `param`, parsed.
+    fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        param: &str,
+    ) -> Result<Vec<T>, ManifestError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT record FROM versions WHERE status = ?1 ORDER BY rowid")
-            .map_err(unavailable)?;
+        let mut stmt = conn.prepare(sql).map_err(unavailable)?;
         let rows = stmt
-            .query_map(params![status.as_str()], |r| r.get::<_, String>(0))
+            .query_map(params![param], |r| r.get::<_, String>(0))
             .map_err(unavailable)?;
         let mut out = Vec::new();
         for row in rows {
@@ -112,20 +113,21 @@ impl SqliteManifest {
         Ok(out)
     }
 
+    /// Every version in `status` (e.g. `rendering` left behind by a killed process), oldest
+    /// first.
+    pub fn with_status(&self, status: Status) -> Result<Vec<VersionRecord>, ManifestError> {
+        self.records(
+            "SELECT record FROM versions WHERE status = ?1 ORDER BY rowid",
+            status.as_str(),
+        )
+    }
+
     /// Every version of `asset`, by version number.
     pub fn versions(&self, asset: &AssetId) -> Result<Vec<VersionRecord>, ManifestError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT record FROM versions WHERE asset = ?1 ORDER BY version")
-            .map_err(unavailable)?;
-        let rows = stmt
-            .query_map(params![asset.id()], |r| r.get::<_, String>(0))
-            .map_err(unavailable)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
-        }
-        Ok(out)
+        self.records(
+            "SELECT record FROM versions WHERE asset = ?1 ORDER BY version",
+            &asset.id(),
+        )
     }
 
     /// Sets the status of every version of `asset` to `status` (`taken_down` or `erased`),
@@ -195,18 +197,10 @@ impl SqliteManifest {
 
     /// Every audit record about `asset`, oldest first.
     pub fn audits_of(&self, asset: &AssetId) -> Result<Vec<serde_json::Value>, ManifestError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT record FROM audit WHERE asset = ?1 ORDER BY rowid")
-            .map_err(unavailable)?;
-        let rows = stmt
-            .query_map(params![asset.id()], |r| r.get::<_, String>(0))
-            .map_err(unavailable)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
-        }
-        Ok(out)
+        self.records(
+            "SELECT record FROM audit WHERE asset = ?1 ORDER BY rowid",
+            &asset.id(),
+        )
     }
 }
 
