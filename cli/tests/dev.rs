@@ -486,3 +486,52 @@ fn a_killed_process_leaves_no_half_written_object_and_resumes_its_renders() {
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn ingest_uploads_a_folder_and_prints_the_urls() {
+    let data = data_dir("ingest");
+    let folder = data.join("photos");
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(folder.join("one.png"), png(320, 240, 7)).expect("write");
+    std::fs::write(folder.join("two photo.png"), png(200, 200, 8)).expect("write");
+    std::fs::write(folder.join("notes.txt"), b"not an image").expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
+        .args(["dev", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.join("store"))
+        .arg("--ingest")
+        .arg(&folder)
+        .env("PIXELFRONT_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut rows = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if line.starts_with("manifests:") {
+            break;
+        }
+        rows.push(line);
+    }
+    assert_eq!(rows.len(), 3, "{rows:?}"); // header + two images, the .txt skipped
+    assert!(
+        rows[1].starts_with("one.png") && rows[1].contains(" ready "),
+        "{rows:?}"
+    );
+    assert!(
+        rows[2].starts_with("two-photo.png") && rows[2].contains(" ready "),
+        "{rows:?}"
+    );
+    let url = rows[1].split_whitespace().last().expect("url").to_string();
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (addr, target) = rest.split_at(rest.find('/').expect("path"));
+    let s = Server {
+        child,
+        addr: addr.to_string(),
+    };
+    let r = s.get(target);
+    assert_eq!((r.status, r.header("content-type")), (200, "image/webp"));
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
