@@ -7,8 +7,11 @@ use pixelfront::sign::TenantPolicy;
 use pixelfront::store::{PolicyStore, StoreError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often a request may look at the file's modification time: edits apply within this.
+const RECHECK: Duration = Duration::from_millis(500);
 
 /// Tenant id → policy, as stored in the file.
 pub type TenantMap = BTreeMap<String, TenantPolicy>;
@@ -36,7 +39,8 @@ pub fn write_file(path: &Path, map: &TenantMap) -> Result<(), String> {
 #[derive(Debug, Default)]
 struct Loaded {
     modified: Option<SystemTime>,
-    map: TenantMap,
+    checked: Option<Instant>,
+    map: Arc<TenantMap>,
 }
 
 /// The tenants file as a [`PolicyStore`].
@@ -55,28 +59,42 @@ impl Tenants {
         }
     }
 
-    fn current(&self) -> Result<TenantMap, String> {
+    /// The tenants, re-read when the file's modification time changed (looked at no more
+    /// than every [`RECHECK`]; [`Tenants::ensure`] invalidates at once).
+    fn current(&self) -> Result<Arc<TenantMap>, String> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if loaded
+            .checked
+            .is_some_and(|at| now.duration_since(at) < RECHECK)
+        {
+            return Ok(loaded.map.clone());
+        }
         let modified = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        if modified.is_none() || loaded.modified != modified {
-            loaded.map = read_file(&self.path)?;
+        if loaded.checked.is_none() || modified.is_none() || loaded.modified != modified {
+            loaded.map = Arc::new(read_file(&self.path)?);
             loaded.modified = modified;
         }
+        loaded.checked = Some(now);
         Ok(loaded.map.clone())
     }
 
     /// Adds `tenant` with the default policy when the file has no entry for it (a newcomer's
     /// first upload). Returns whether it was added.
     pub fn ensure(&self, tenant: &str) -> Result<bool, String> {
-        let _guard = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if self.current()?.contains_key(tenant) {
+            return Ok(false);
+        }
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         let mut map = read_file(&self.path)?;
         if map.contains_key(tenant) {
             return Ok(false);
         }
         map.insert(tenant.to_string(), TenantPolicy::default());
         write_file(&self.path, &map)?;
+        loaded.checked = None;
         Ok(true)
     }
 }

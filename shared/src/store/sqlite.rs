@@ -102,7 +102,7 @@ impl SqliteManifest {
         param: &str,
     ) -> Result<Vec<T>, ManifestError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare(sql).map_err(unavailable)?;
+        let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
         let rows = stmt
             .query_map(params![param], |r| r.get::<_, String>(0))
             .map_err(unavailable)?;
@@ -209,12 +209,10 @@ fn read_version(
     asset: &str,
     version: u32,
 ) -> Result<Option<VersionRecord>, ManifestError> {
+    // The hot read of every on-demand request: the statement is prepared once per connection.
     let json: Option<String> = tx
-        .query_row(
-            "SELECT record FROM versions WHERE asset = ?1 AND version = ?2",
-            params![asset, version],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT record FROM versions WHERE asset = ?1 AND version = ?2")
+        .and_then(|mut stmt| stmt.query_row(params![asset, version], |r| r.get(0)))
         .optional()
         .map_err(unavailable)?;
     json.map(|j| serde_json::from_str(&j).map_err(malformed))
