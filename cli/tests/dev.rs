@@ -535,3 +535,60 @@ fn ingest_uploads_a_folder_and_prints_the_urls() {
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn the_admin_token_comes_from_the_flag_or_is_generated_and_printed() {
+    let data = data_dir("token");
+    let spawn = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
+            .args(["dev", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .args(args)
+            .env_remove("PIXELFRONT_ADMIN_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let (mut addr, mut token) = (None, None);
+        while addr.is_none() || (args.is_empty() && token.is_none()) {
+            let line = lines.next().expect("server output").expect("line");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_string);
+            }
+            if line.contains("admin token") {
+                token = line.rsplit(' ').next().map(str::to_string);
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let s = Server {
+            child,
+            addr: addr.expect("address"),
+        };
+        (s, token)
+    };
+    let put = |s: &Server, token: &str| {
+        let auth = format!("Bearer {token}");
+        s.request(
+            "PUT",
+            "/originals/acme/t.png",
+            &[("Authorization", &auth)],
+            &png(64, 64, 9),
+        )
+        .status
+    };
+
+    let (s, printed) = spawn(&["--admin-token", "flag-token"]);
+    assert_eq!(printed, None, "a given token is not printed");
+    assert_eq!(put(&s, "flag-token"), 202);
+    assert_eq!(put(&s, "wrong"), 401);
+    s.stop();
+
+    let (s, printed) = spawn(&[]);
+    let token = printed.expect("generated token printed");
+    assert_eq!(token.len(), 32, "{token}");
+    assert_eq!(put(&s, &token), 202);
+    assert_eq!(put(&s, "flag-token"), 401);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
