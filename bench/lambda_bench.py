@@ -41,10 +41,11 @@ PHOTOS = ROOT.parent / "shared" / "corpus" / "photos"
 class RuntimeApi:
     """The part of the Lambda Runtime API a function uses: next, response, error, init error."""
 
-    def __init__(self) -> None:
+    def __init__(self, function_name: str = "precompute") -> None:
         self.events: queue.Queue = queue.Queue()
         self.results: queue.Queue = queue.Queue()
         self.next_calls: list[float] = []
+        function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,8 +76,7 @@ class RuntimeApi:
                 self._reply(200, json.dumps(payload).encode(), {
                     "Lambda-Runtime-Aws-Request-Id": request_id,
                     "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 900_000),
-                    "Lambda-Runtime-Invoked-Function-Arn":
-                        "arn:aws:lambda:us-east-1:123456789012:function:precompute",
+                    "Lambda-Runtime-Invoked-Function-Arn": function_arn,
                     "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
                 })
 
@@ -106,41 +106,78 @@ def vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def run_process(binary: str, env: dict, events: list[dict], timeout: float = 600) -> dict:
-    api = RuntimeApi()
-    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.port}")
-    started = time.monotonic()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    timings = []
-    try:
-        for payload in events:
-            request_id = str(uuid.uuid4())
-            api.events.put((request_id, payload))
-            sent = done = None
-            outcome = None
-            deadline = time.monotonic() + timeout
-            while done is None:
-                kind, rid, at, body = api.results.get(timeout=max(1, deadline - time.monotonic()))
-                if kind == "sent" and rid == request_id:
-                    sent = at
-                elif kind in ("response", "error") and rid == request_id:
-                    done, outcome = at, (kind, body)
-                elif kind == "error" and rid == "init":
-                    raise RuntimeError(f"init error: {body!r}")
-            if outcome[0] != "response":
-                raise RuntimeError(f"function error: {outcome[1][:500]!r}")
-            timings.append({"sent": sent, "done": done})
-        peak_kib = vm_hwm_kib(proc.pid)
-    finally:
-        api.close()
-        proc.terminate()
+class LambdaProcess:
+    """One fresh function process served by its own RuntimeApi, as one Lambda execution
+    environment: started on construction, then invoked one event at a time with `invoke`.
+    `stdout`/`stderr` are passed to Popen. Use as a context manager (it stops the process by
+    its PID)."""
+
+    def __init__(self, binary: str, env: dict, function_name: str = "precompute",
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) -> None:
+        self.api = RuntimeApi(function_name)
+        env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{self.api.port}")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([binary], env=env, stdout=stdout, stderr=stderr,
+                                     start_new_session=True)
+
+    def invoke(self, payload, timeout: float = 600) -> dict:
+        """Hands the function one event and waits for its answer -> {"sent", "done", "body"}
+        (monotonic times the event left and the response arrived; the response bytes).
+        Raises on an init error, a function error, the process exiting, or the timeout."""
+        request_id = str(uuid.uuid4())
+        self.api.events.put((request_id, payload))
+        sent = done = None
+        outcome = None
+        deadline = time.monotonic() + timeout
+        while done is None:
+            try:
+                kind, rid, at, body = self.api.results.get(timeout=1)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"function process exited ({self.proc.returncode})")
+                if time.monotonic() > deadline:
+                    raise
+                continue
+            if kind == "sent" and rid == request_id:
+                sent = at
+            elif kind in ("response", "error") and rid == request_id:
+                done, outcome = at, (kind, body)
+            elif kind == "error" and rid == "init":
+                raise RuntimeError(f"init error: {body!r}")
+        if outcome[0] != "response":
+            raise RuntimeError(f"function error: {outcome[1][:500]!r}")
+        return {"sent": sent, "done": done, "body": outcome[1]}
+
+    @property
+    def init_done(self) -> float:
+        """When the runtime first asked for an event (init done); the start time if it never did."""
+        return self.api.next_calls[0] if self.api.next_calls else self.started
+
+    def peak_rss_kib(self) -> int:
+        return vm_hwm_kib(self.proc.pid)
+
+    def close(self) -> None:
+        self.api.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
         try:
-            proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    init_done = api.next_calls[0] if api.next_calls else started
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> "LambdaProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_process(binary: str, env: dict, events: list[dict], timeout: float = 600) -> dict:
+    with LambdaProcess(binary, env) as fn:
+        timings = [fn.invoke(payload, timeout) for payload in events]
+        peak_kib = fn.peak_rss_kib()
+    started, init_done = fn.started, fn.init_done
     return {
         "init_ms": round((init_done - started) * 1000, 1),
         "cold_ms": round((timings[0]["done"] - started) * 1000, 1),
