@@ -192,6 +192,37 @@ impl VersionRecord {
         }
     }
 
+    /// Makes the record `ready` with its original facts and variants (errors cleared), if
+    /// [`VersionRecord::check_ready_allowed`] allows it.
+    pub fn make_ready(
+        &mut self,
+        original: &OriginalInfo,
+        variants: &[VariantRecord],
+        now: &str,
+    ) -> Result<(), ManifestError> {
+        self.check_ready_allowed()?;
+        self.status = Status::Ready;
+        self.original = Some(original.clone());
+        self.variants = variants.to_vec();
+        self.error = None;
+        self.error_type = None;
+        self.updated_at = now.to_string();
+        Ok(())
+    }
+
+    /// Makes the record `failed` with a reason when its status allows it
+    /// ([`Status::failure_allowed`]); returns whether it changed.
+    pub fn make_failed(&mut self, error_type: &str, reason: &str, now: &str) -> bool {
+        if !self.status.failure_allowed() {
+            return false;
+        }
+        self.status = Status::Failed;
+        self.error_type = Some(error_type.to_string());
+        self.error = Some(reason.to_string());
+        self.updated_at = now.to_string();
+        true
+    }
+
     /// Whether the record may become `ready`: from `rendering`, `failed` or `ready` (a
     /// repeat); never from `taken_down`/`erased`.
     pub fn check_ready_allowed(&self) -> Result<(), ManifestError> {

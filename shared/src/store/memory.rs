@@ -223,13 +223,7 @@ impl ManifestStore for MemoryManifest {
     ) -> Result<VersionRecord, ManifestError> {
         let mut st = self.lock();
         let rec = st.version_mut(asset, version)?;
-        rec.check_ready_allowed()?;
-        rec.status = Status::Ready;
-        rec.original = Some(original.clone());
-        rec.variants = variants.to_vec();
-        rec.error = None;
-        rec.error_type = None;
-        rec.updated_at = now.to_string();
+        rec.make_ready(original, variants, now)?;
         Ok(rec.clone())
     }
 
@@ -243,12 +237,7 @@ impl ManifestStore for MemoryManifest {
     ) -> Result<VersionRecord, ManifestError> {
         let mut st = self.lock();
         let rec = st.version_mut(asset, version)?;
-        if rec.status.failure_allowed() {
-            rec.status = Status::Failed;
-            rec.error_type = Some(error_type.to_string());
-            rec.error = Some(reason.to_string());
-            rec.updated_at = now.to_string();
-        }
+        rec.make_failed(error_type, reason, now);
         Ok(rec.clone())
     }
 }

@@ -321,13 +321,7 @@ impl ManifestStore for SqliteManifest {
     ) -> Result<VersionRecord, ManifestError> {
         self.write(|tx| {
             let mut rec = existing(tx, asset, version)?;
-            rec.check_ready_allowed()?;
-            rec.status = Status::Ready;
-            rec.original = Some(original.clone());
-            rec.variants = variants.to_vec();
-            rec.error = None;
-            rec.error_type = None;
-            rec.updated_at = now.to_string();
+            rec.make_ready(original, variants, now)?;
             put_version(tx, &rec)?;
             Ok(rec)
         })
@@ -343,11 +337,7 @@ impl ManifestStore for SqliteManifest {
     ) -> Result<VersionRecord, ManifestError> {
         self.write(|tx| {
             let mut rec = existing(tx, asset, version)?;
-            if rec.status.failure_allowed() {
-                rec.status = Status::Failed;
-                rec.error_type = Some(error_type.to_string());
-                rec.error = Some(reason.to_string());
-                rec.updated_at = now.to_string();
+            if rec.make_failed(error_type, reason, now) {
                 put_version(tx, &rec)?;
             }
             Ok(rec)
