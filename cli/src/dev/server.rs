@@ -478,16 +478,13 @@ impl App {
             Ok(None) => {}
             Err(e) => return unavailable(&e),
         }
-        let versions = match m.versions(&asset) {
+        let started = now_rfc3339();
+        // The manifest first: from here on nothing of the asset is served or rendered.
+        let versions = match m.remove_asset(&asset, status, &started) {
             Ok(v) if v.is_empty() => return text(StatusCode::NOT_FOUND, "no-store", "not found"),
             Ok(v) => v,
             Err(e) => return unavailable(&e),
         };
-        let started = now_rfc3339();
-        // The manifest first: from here on nothing of the asset is served or rendered.
-        if let Err(e) = m.remove_asset(&asset, status, &started) {
-            return unavailable(&e);
-        }
         let originals = match self.dev.originals.remove_versions(&asset.id()) {
             Ok(v) => v,
             Err(e) => return unavailable(&e),

@@ -131,15 +131,26 @@ impl SqliteManifest {
     }
 
     /// Sets the status of every version of `asset` to `status` (`taken_down` or `erased`),
-    /// clearing the variant list; returns the versions as they were before.
+    /// clearing the variant list; returns the versions as they were before (none: unknown
+    /// asset, nothing written).
     pub fn remove_asset(
         &self,
         asset: &AssetId,
         status: Status,
         now: &str,
     ) -> Result<Vec<VersionRecord>, ManifestError> {
-        let before = self.versions(asset)?;
+        // Read and rewrite in one transaction: no version can slip in between.
         self.write(|tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT record FROM versions WHERE asset = ?1 ORDER BY version")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![asset.id()], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut before: Vec<VersionRecord> = Vec::new();
+            for row in rows {
+                before.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
+            }
             for rec in &before {
                 let mut rec = rec.clone();
                 rec.status = status;
@@ -147,9 +158,8 @@ impl SqliteManifest {
                 rec.updated_at = now.to_string();
                 put_version(tx, &rec)?;
             }
-            Ok(())
-        })?;
-        Ok(before)
+            Ok(before)
+        })
     }
 }
 
