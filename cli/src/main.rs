@@ -5,6 +5,7 @@
 //! unreadable file, an unwritable output folder). Errors go to stderr; nothing panics on input.
 
 mod dev;
+mod removal;
 mod render_cmd;
 mod sign_cmd;
 mod simulate;
@@ -39,6 +40,19 @@ enum Command {
     Dev(dev::DevArgs),
     /// Manage the local stack's tenants: signing keys, signing on/off, allowed Referers.
     Tenant(tenant_cmd::TenantArgs),
+    /// Take assets down (DMCA, tenant request): originals, replicas and derivatives deleted,
+    /// the CDN purged, an audit record written; on the local stack or AWS.
+    #[command(long_about = removal::TAKEDOWN_HELP)]
+    Takedown(removal::RemoveArgs),
+    /// Erase assets (GDPR Art. 17): as `takedown`, with the manifest marked `erased`.
+    #[command(long_about = removal::ERASE_HELP)]
+    Erase(removal::RemoveArgs),
+    /// Render every ready version again whose variants differ from the current catalogue.
+    #[command(long_about = removal::BACKFILL_HELP)]
+    Backfill(removal::BackfillArgs),
+    /// Print the takedown and erasure records of one asset.
+    #[command(long_about = removal::AUDIT_HELP)]
+    Audit(removal::AuditArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,6 +102,10 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(*args),
         Command::Dev(args) => dev::run(args),
         Command::Tenant(args) => tenant_cmd::run(args),
+        Command::Takedown(args) => removal::run_remove(args, removal::Verb::Takedown),
+        Command::Erase(args) => removal::run_remove(args, removal::Verb::Erase),
+        Command::Backfill(args) => removal::run_backfill(args),
+        Command::Audit(args) => removal::run_audit(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! Pixelfront's domain library: the delivery policy, request normalization, the render engine,
-//! and the precompute pipeline over narrow storage ports. The domain never imports an SDK:
+//! the precompute pipeline and the takedown steps over narrow storage ports. The domain never imports an SDK:
 //! the AWS adapters sit behind the `aws` feature, and the functions, the CLI and the local
 //! stack wire the pieces to their adapters.
 
@@ -9,6 +9,7 @@ pub mod lambda;
 pub mod normalize;
 pub mod pipeline;
 pub mod policy;
+pub mod removal;
 pub mod render;
 pub mod sign;
 pub mod store;

@@ -1,8 +1,10 @@
 """pytest wiring for the integration harness (see harness.py).
 
-One session-scoped stack (SeaweedFS, fault proxy, moto, router, cargo lambda watch). Stopped at
-the end of the session, on a startup failure, on Ctrl-C, on SIGTERM and at interpreter exit.
-A failing test gets the function's log lines written during that test attached to its report.
+One session-scoped stack (SeaweedFS, fault proxy, moto, router, CloudFront fault router, cargo
+lambda watch). Stopped at the end of the session, on a startup failure, on Ctrl-C, on SIGTERM
+and at interpreter exit. A failing test gets the function's log lines (and the routers' logs)
+written during that test attached to its report. S3 and CloudFront faults are reset around
+every test.
 """
 
 from __future__ import annotations
@@ -61,12 +63,16 @@ def _per_test(request):
         return
     h: H.Harness = request.getfixturevalue("stack")
     h.s3_faults(0)
+    h.cdn_faults(0)
     request.node._pf_log_offset = h.function_log_offset()
     request.node._pf_proxy_log_offset = _size(h.logs / "s3-fault-proxy.log")
+    request.node._pf_cdn_log_offset = _size(h.logs / "cdn-fault-router.log")
+    request.node._pf_router_log_offset = _size(h.logs / "lambda-router.log")
     try:
         yield
     finally:
         h.s3_faults(0)
+        h.cdn_faults(0)
 
 
 def _size(p: Path) -> int:
@@ -102,4 +108,12 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append(
                 ("s3 fault proxy log during this test",
                  _read_from(h.logs / "s3-fault-proxy.log", item._pf_proxy_log_offset)[-6000:])
+            )
+            rep.sections.append(
+                ("cloudfront fault router log during this test",
+                 _read_from(h.logs / "cdn-fault-router.log", getattr(item, "_pf_cdn_log_offset", 0))[-6000:])
+            )
+            rep.sections.append(
+                ("lambda router log during this test",
+                 _read_from(h.logs / "lambda-router.log", getattr(item, "_pf_router_log_offset", 0))[-6000:])
             )

@@ -10,7 +10,15 @@ Starts real servers on 127.0.0.1, each on a free port picked at runtime:
 * A small router on the port moto believes is its own (`MOTO_PORT`): moto's Step Functions
   engine sends Lambda Invoke calls to `http://localhost:{MOTO_PORT}`; the router hands those to
   `cargo lambda watch` and everything else to moto.
-* `cargo lambda watch` serving the workspace's Lambda binaries.
+* `cargo lambda watch` serving the workspace's Lambda binaries (`precompute`, `transform`,
+  `takedown`, each built on its first invoke; `Harness.warm_up_function` waits for that).
+* The audit table `pixelfront-audit` and a CloudFront distribution in moto. The functions reach
+  CloudFront through a fault router (`AWS_ENDPOINT_URL_CLOUDFRONT`) that records every
+  CreateInvalidation call; `Harness.cdn_faults(n, kind)` makes the next n of them answer
+  CloudFront's error (TooManyInvalidationsInProgress, Throttling, ...), the rest go to moto.
+* The STANDARD workflows `pixelfront-takedown` and `pixelfront-backfill` from
+  statemachine/takedown.asl.json and statemachine/backfill.asl.json, when those files exist
+  (otherwise a warning, and the tests that need them fail saying why).
 
 Every process is started in its own session and stopped by its PID (terminate, wait, kill; then
 the rest of its process group, e.g. the function binary `cargo lambda watch` spawned).
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import html
 import http.client
 import json
 import os
@@ -75,6 +84,26 @@ STATE_MACHINE_NAME = "pixelfront-precompute"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-precompute-sfn"
 ASL_PLACEHOLDER = "${PrecomputeFunctionArn}"
 DEFAULT_ASL = REPO_ROOT / "statemachine" / "precompute.asl.json"
+
+# Takedown / erasure / backfill (SPEC §9): one more function, two STANDARD workflows, the audit
+# table and a CloudFront distribution (moto) behind a fault router.
+AUDIT_TABLE = "pixelfront-audit"
+TAKEDOWN_NAME = "takedown"
+TAKEDOWN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{TAKEDOWN_NAME}"
+TAKEDOWN_MACHINE = "pixelfront-takedown"
+BACKFILL_MACHINE = "pixelfront-backfill"
+WORKFLOW_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-workflows-sfn"
+# placeholder -> value, substituted in every definition the harness creates
+ASL_SUBSTITUTIONS = {
+    ASL_PLACEHOLDER: FUNCTION_ARN,
+    "${TakedownFunctionArn}": TAKEDOWN_ARN,
+}
+# state machine name -> definition file (STANDARD)
+WORKFLOWS = {
+    TAKEDOWN_MACHINE: REPO_ROOT / "statemachine" / "takedown.asl.json",
+    BACKFILL_MACHINE: REPO_ROOT / "statemachine" / "backfill.asl.json",
+}
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 # Until the owner's definition exists: same shape (assign -> render with retries -> fail step).
 PLACEHOLDER_ASL: dict[str, Any] = {
@@ -669,6 +698,161 @@ class LambdaRouter(_ThreadedService):
 
 
 # --------------------------------------------------------------------------------------------
+# CloudFront fault router: the functions' CloudFront endpoint, in front of moto
+
+_CREATE_INVALIDATION_RE = re.compile(r"^/\d{4}-\d{2}-\d{2}/distribution/(?P<dist>[^/]+)/invalidation/?$")
+
+# kind -> (HTTP status, error Type, message) as CloudFront answers them
+CDN_FAULTS: dict[str, tuple[int, str, str]] = {
+    "TooManyInvalidationsInProgress": (
+        400, "Sender",
+        "Processing your request will cause you to exceed the maximum number of in-progress "
+        "wildcard invalidations."),
+    "Throttling": (400, "Sender", "Rate exceeded"),
+    "AccessDenied": (403, "Sender", "User is not authorized to perform: cloudfront:CreateInvalidation"),
+    "ServiceUnavailable": (503, "Receiver", "CloudFront is temporarily unavailable."),
+}
+
+
+def _xml_text(body: bytes, tag: str) -> str | None:
+    m = re.search(rb"<" + tag.encode() + rb">(.*?)</" + tag.encode() + rb">", body, re.S)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+class _CdnRouterHandler(_ForwardingHandler):
+    def _handle(self) -> None:
+        owner: CdnFaultRouter = self.server.owner  # type: ignore[attr-defined]
+        path = urllib.parse.urlsplit(self.path).path
+        m = _CREATE_INVALIDATION_RE.match(path)
+        if self.command != "POST" or not m:
+            self._forward(HOST, owner.upstream_port)
+            return
+        body = b"".join(self._iter_request_body())
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = _dechunk(body)
+        call = {
+            "distribution": m.group("dist"),
+            "caller_reference": _xml_text(body, "CallerReference"),
+            "paths": [html.unescape(p) for p in re.findall(r"<Path>(.*?)</Path>", body.decode("utf-8", "replace"), re.S)],
+            "at": time.time(),
+        }
+        kind = owner.take_fault()
+        if kind is not None:
+            status, etype, message = CDN_FAULTS[kind]
+            request_id = str(uuid.uuid4())
+            xml = (
+                '<?xml version="1.0"?>\n'
+                '<ErrorResponse xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/">'
+                f"<Error><Type>{etype}</Type><Code>{kind}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+            ).encode()
+            call.update(outcome="fault", kind=kind, status=status)
+            owner.record(call)
+            self.access_log(f"FAULT {status} {kind} {self.command} {self.path} ref={call['caller_reference']}")
+            self._send_simple(status, xml, "text/xml", {"x-amzn-RequestId": request_id})
+            return
+        headers = [(k, v) for k, v in self.headers.items()
+                   if k.lower() not in HOP_BY_HOP | {"content-length", "transfer-encoding"}]
+        headers.append(("Content-Length", str(len(body))))
+        conn = http.client.HTTPConnection(HOST, owner.upstream_port, timeout=120)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers:
+                conn.putheader(k, v)
+            conn.endheaders()
+            conn.send(body)
+            resp = conn.getresponse()
+            data = resp.read()
+        except (ConnectionError, OSError) as e:
+            conn.close()
+            call.update(outcome="unreachable", status=502)
+            owner.record(call)
+            self._send_simple(502, f"upstream moto unreachable: {e}".encode(), "text/plain")
+            return
+        conn.close()
+        call.update(outcome="forwarded", status=resp.status, id=_xml_text(data, "Id"))
+        owner.record(call)
+        self.access_log(f"CreateInvalidation -> moto: HTTP {resp.status} id={call['id']} "
+                        f"ref={call['caller_reference']} paths={len(call['paths'])}")
+        self.log_request(resp.status)
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() in HOP_BY_HOP | {"transfer-encoding", "content-length"}:
+                continue
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def access_log(self, line: str) -> None:
+        self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+def _dechunk(raw: bytes) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(raw):
+        j = raw.index(b"\r\n", i)
+        size = int(raw[i:j].split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        out += raw[j + 2:j + 2 + size]
+        i = j + 2 + size + 2
+    return bytes(out)
+
+
+class CdnFaultRouter(_ThreadedService):
+    """CreateInvalidation calls (POST /2020-05-31/distribution/{id}/invalidation) are recorded and,
+    while faults are pending, answered with CloudFront's error document; everything else (and
+    the calls that get through) goes to moto unchanged."""
+
+    def __init__(self, upstream_port: int, log_path: Path):
+        self.upstream_port = upstream_port
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._kind = "TooManyInvalidationsInProgress"
+        self.calls: list[dict[str, Any]] = []
+        super().__init__("cdn-fault-router", _CdnRouterHandler, log_path)
+
+    def set_faults(self, n: int, kind: str = "TooManyInvalidationsInProgress") -> None:
+        if kind not in CDN_FAULTS:
+            raise ValueError(f"unknown CloudFront fault kind {kind!r} (known: {sorted(CDN_FAULTS)})")
+        with self._lock:
+            self._pending = max(0, int(n))
+            self._kind = kind
+        self.access_log(f"-- next {n} CreateInvalidation calls fail with {kind}")
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def take_fault(self) -> str | None:
+        with self._lock:
+            if self._pending > 0:
+                self._pending -= 1
+                return self._kind
+            return None
+
+    def record(self, call: dict[str, Any]) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for c in self.calls]
+
+    @property
+    def faults_served(self) -> int:
+        with self._lock:
+            return sum(1 for c in self.calls if c["outcome"] == "fault")
+
+    @property
+    def forwarded_ok(self) -> int:
+        with self._lock:
+            return sum(1 for c in self.calls if c["outcome"] == "forwarded" and 200 <= c["status"] < 300)
+
+
+# --------------------------------------------------------------------------------------------
 # the harness
 
 
@@ -710,6 +894,35 @@ def eventbridge_event(bucket: str, key: str, version_id: str | None, etag: str, 
     }
 
 
+def moto_compatible_asl(doc: Any, path: str = "$") -> tuple[Any, list[str]]:
+    """Rewrites the two constructs valid in AWS's ASL that moto 5.2's parser rejects, and nothing
+    else: a Distributed Map's `ProcessorConfig.ExecutionType: EXPRESS` (its grammar accepts only
+    STANDARD; the children behave the same in moto) and an integer `ToleratedFailurePercentage`
+    (its grammar wants a decimal: 5 -> 5.0). -> (document, list of what was changed)."""
+    changes: list[str] = []
+
+    def walk(node: Any, where: str) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                here = f"{where}.{k}"
+                if k == "ExecutionType" and v == "EXPRESS" and where.endswith(".ProcessorConfig"):
+                    changes.append(f"{here}: EXPRESS -> STANDARD")
+                    v = "STANDARD"
+                elif k == "ToleratedFailurePercentage" and isinstance(v, int) and not isinstance(v, bool):
+                    changes.append(f"{here}: {v} -> {float(v)}")
+                    v = float(v)
+                else:
+                    v = walk(v, here)
+                out[k] = v
+            return out
+        if isinstance(node, list):
+            return [walk(x, f"{where}[{i}]") for i, x in enumerate(node)]
+        return node
+
+    return walk(doc, path), changes
+
+
 class Harness:
     def __init__(self, with_lambda: bool = True, asl_path: Path | None = None,
                  function_bin: str | None = None, invoke_port: int | None = None):
@@ -728,6 +941,11 @@ class Harness:
         self.watch: ManagedProcess | None = None
         self.proxy: FaultProxy | None = None
         self.router: LambdaRouter | None = None
+        self.cdn: CdnFaultRouter | None = None
+        self.distribution_id = ""
+        # STANDARD workflows: name -> ARN, or name -> why it was not created
+        self.workflow_arns: dict[str, str] = {}
+        self.workflow_errors: dict[str, str] = {}
         external = os.environ.get("PIXELFRONT_INVOKE_PORT")
         if invoke_port is None and external:
             invoke_port = int(external)
@@ -740,6 +958,7 @@ class Harness:
         self._stopped = False
         self.keep_logs = False
         self._lock = threading.Lock()
+        self._warm: set[str] = set()
         atexit.register(self.stop)
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -755,7 +974,12 @@ class Harness:
             self._start_moto()
             self.router.moto_port = self.moto_port
             self._create_table()
+            self._create_table(AUDIT_TABLE)
+            self._create_distribution()
+            self.cdn = CdnFaultRouter(self.moto_port, self.logs / "cdn-fault-router.log")
+            self.services.append(self.cdn)
             self._create_state_machine()
+            self._create_workflows()
             if self.with_lambda:
                 self._start_watch()
         except BaseException:
@@ -898,7 +1122,9 @@ class Harness:
         env["AWS_ACCESS_KEY_ID"] = "moto"
         env["AWS_SECRET_ACCESS_KEY"] = "moto"
         env["AWS_DEFAULT_REGION"] = REGION
-        self.moto = self._spawn("moto-server", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.moto_port)], env)
+        # moto through a wrapper that serializes DynamoDB operations (see moto_server.py)
+        self.moto = self._spawn("moto-server", [sys.executable, str(Path(__file__).with_name("moto_server.py")),
+                                                "-H", HOST, "-p", str(self.moto_port)], env)
         ddb = self.dynamodb_client()
         wait_until(lambda: ddb.list_tables() is not None, 60, "moto server to answer", 0.3, self.moto)
         # Must happen before any state machine is created: moto picks its Step Functions backend
@@ -919,15 +1145,67 @@ class Harness:
         sfn.delete_state_machine(stateMachineArn=probe_arn)
         log(f"moto on {HOST}:{self.moto_port} executes state machines (MOTO_PORT={self.router.port} -> router)")
 
-    def _create_table(self) -> None:
+    def _create_table(self, name: str = TABLE) -> None:
         ddb = self.dynamodb_client()
         ddb.create_table(
-            TableName=TABLE,
+            TableName=name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        ddb.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    def _create_distribution(self) -> None:
+        """A minimal distribution in moto with the derived bucket as its S3 origin; the takedown
+        function invalidates it (through the CloudFront fault router)."""
+        cf = self._moto_client("cloudfront")
+        ref = f"pixelfront-it-{uuid.uuid4().hex[:12]}"
+        dist = cf.create_distribution(DistributionConfig={
+            "CallerReference": ref,
+            "Comment": "pixelfront integration tests",
+            "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{
+                "Id": "derived",
+                "DomainName": f"{DERIVED}.s3.{REGION}.amazonaws.com",
+                "S3OriginConfig": {"OriginAccessIdentity": ""},
+            }]},
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "derived",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",  # Managed-CachingOptimized
+            },
+        })["Distribution"]
+        self.distribution_id = dist["Id"]
+        log(f"CloudFront distribution {self.distribution_id} in moto")
+
+    def _create_workflows(self) -> None:
+        """The STANDARD takedown and backfill machines from their ASL files. A missing or
+        unusable file is logged and remembered (the precompute/transform tests still run);
+        `run_workflow` then fails with that reason."""
+        sfn = self.sfn_client()
+        for name, path in WORKFLOWS.items():
+            if not path.exists():
+                self.workflow_errors[name] = f"{path} does not exist, so state machine {name} was not created"
+                log(f"WARNING: {self.workflow_errors[name]}")
+                continue
+            definition = path.read_text()
+            for placeholder, value in ASL_SUBSTITUTIONS.items():
+                definition = definition.replace(placeholder, value)
+            leftover = sorted(set(re.findall(r"\$\{[A-Za-z0-9]+\}", definition)))
+            try:
+                if leftover:
+                    raise ValueError(f"unsubstituted placeholders {leftover}")
+                doc, changes = moto_compatible_asl(json.loads(definition))
+                if changes:
+                    definition = json.dumps(doc, indent=2)
+                    log(f"{name}: adapted for moto's ASL parser: {'; '.join(changes)}")
+                self.workflow_arns[name] = sfn.create_state_machine(
+                    name=name, definition=definition, roleArn=WORKFLOW_ROLE_ARN, type="STANDARD",
+                )["stateMachineArn"]
+                log(f"state machine {name} (STANDARD) from {path}")
+            except Exception as e:  # noqa: BLE001 - reported by the tests that need it
+                self.workflow_errors[name] = f"state machine {name} from {path} could not be created: {e!r}"
+                log(f"WARNING: {self.workflow_errors[name]}")
 
     def _create_state_machine(self) -> None:
         if self.asl_path.exists():
@@ -962,6 +1240,9 @@ class Harness:
             "PRIMARY_READ_TIMEOUT_MS": "2000",
             "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{self.proxy.port}",
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.moto_port}",
+            "AUDIT_TABLE": AUDIT_TABLE,
+            "DISTRIBUTION_ID": self.distribution_id,
+            "AWS_ENDPOINT_URL_CLOUDFRONT": f"http://{HOST}:{self.cdn.port}" if self.cdn else "",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -994,16 +1275,19 @@ class Harness:
         self.watch = self._spawn("cargo-lambda-watch", argv, env, cwd=REPO_ROOT)
         wait_until(lambda: _tcp_open(HOST, self.invoke_port), 120, "cargo lambda watch invoke port", 0.3, self.watch)
         self._warm_up()
+        self._warm.add(self.function_bin)
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, function: str | None = None) -> None:
         """The first invoke compiles the function (cargo run --bin ...); wait for it generously,
         printing progress. Any answer from the function itself (result or function error) means
         it runs; a build error in the log ends the wait at once."""
         assert self.watch is not None
+        function = function or self.function_bin
         timeout = float(os.environ.get("PIXELFRONT_BUILD_TIMEOUT", "2400"))
         deadline = time.monotonic() + timeout
         t0 = time.monotonic()
         build_error = re.compile(r"error(\[E\d+\])?: (could not compile|failed to run custom build command)|^error\[E\d+\]", re.M)
+        log_start = self.function_log_offset()
         attempt = 0
         while True:
             attempt += 1
@@ -1011,7 +1295,8 @@ class Harness:
 
             def call() -> None:
                 try:
-                    result["resp"] = self.invoke_direct({"step": "__harness_warmup__"}, timeout=max(5.0, deadline - time.monotonic()))
+                    result["resp"] = self.invoke_direct({"step": "__harness_warmup__"}, timeout=max(5.0, deadline - time.monotonic()),
+                                                        function=function)
                 except Exception as e:  # noqa: BLE001
                     result["err"] = e
 
@@ -1021,35 +1306,48 @@ class Harness:
             while t.is_alive():
                 t.join(1.0)
                 if not self.watch.alive():
-                    raise StartupError("cargo lambda watch exited while the function was building", self.watch)
-                log_text = tail(self.watch.log_path, 400)
+                    raise StartupError(f"cargo lambda watch exited while {function} was building", self.watch)
+                log_text = self.function_log_since(log_start, 256 * 1024)
                 if build_error.search(log_text):
-                    raise StartupError("the function does not build", self.watch)
+                    raise StartupError(f"the function {function} does not build", self.watch)
                 if time.monotonic() - last >= 20:
                     last = time.monotonic()
                     line = log_text.strip().splitlines()[-1][:160] if log_text.strip() else ""
-                    log(f"waiting for the function to build/start ({time.monotonic() - t0:.0f}s): {line}")
+                    log(f"waiting for {function} to build/start ({time.monotonic() - t0:.0f}s): {line}")
                 if time.monotonic() > deadline:
-                    raise StartupError(f"function not ready after {timeout:.0f}s", self.watch)
+                    raise StartupError(f"{function} not ready after {timeout:.0f}s", self.watch)
             if "resp" in result:
                 status, headers, body = result["resp"]
                 text = body.decode("utf-8", "replace")
                 if status == 200 or function_error_of(status, body) is not None:
-                    log(f"function ready after {time.monotonic() - t0:.0f}s (warm-up answer: HTTP {status}, {text[:200]})")
+                    log(f"{function} ready after {time.monotonic() - t0:.0f}s (warm-up answer: HTTP {status}, {text[:200]})")
                     return
                 log(f"warm-up attempt {attempt}: HTTP {status} {text[:300]}")
             else:
                 log(f"warm-up attempt {attempt}: {result.get('err')!r}")
             if time.monotonic() > deadline:
-                raise StartupError(f"function not ready after {timeout:.0f}s", self.watch)
+                raise StartupError(f"{function} not ready after {timeout:.0f}s", self.watch)
             time.sleep(2)
 
-    def invoke_direct(self, payload: Any, timeout: float = 600) -> tuple[int, dict[str, str], bytes]:
-        """POST a payload to cargo lambda watch's invoke endpoint (bypassing Step Functions)."""
+    def warm_up_function(self, function: str) -> None:
+        """Build and start another binary of the workspace (e.g. `takedown`) before a workflow
+        calls it: moto's Lambda client would time out on a first invoke that compiles."""
+        with self._lock:
+            if function in self._warm:
+                return
+        if self.watch is not None:
+            self._warm_up(function)
+        with self._lock:
+            self._warm.add(function)
+
+    def invoke_direct(self, payload: Any, timeout: float = 600,
+                      function: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """POST a payload to cargo lambda watch's invoke endpoint (bypassing Step Functions);
+        `function` is the binary (default: the precompute function)."""
         conn = http.client.HTTPConnection(HOST, self.invoke_port, timeout=timeout)
         try:
             body = json.dumps(payload).encode()
-            conn.request("POST", f"/2015-03-31/functions/{self.function_bin}/invocations", body,
+            conn.request("POST", f"/2015-03-31/functions/{function or self.function_bin}/invocations", body,
                          {"Content-Type": "application/json"})
             resp = conn.getresponse()
             data = resp.read()
@@ -1156,11 +1454,147 @@ class Harness:
     def sfn_client(self):
         return self._moto_client("stepfunctions")
 
+    def cloudfront_client(self, via_router: bool = False):
+        """CloudFront in moto; via_router=True goes through the fault router like the functions."""
+        return self._moto_client("cloudfront", self.cdn.port if via_router and self.cdn else None)
+
     # ---- test helpers -----------------------------------------------------------------------
     def s3_faults(self, n: int) -> None:
         """The next n S3 requests through the proxy (the function's S3 endpoint) answer 503 SlowDown."""
         assert self.proxy is not None
         self.proxy.set_faults(n)
+
+    def cdn_faults(self, n: int, kind: str = "TooManyInvalidationsInProgress") -> None:
+        """The next n CreateInvalidation calls through the CloudFront fault router (the functions'
+        CloudFront endpoint) answer CloudFront's error `kind` (TooManyInvalidationsInProgress or
+        Throttling: HTTP 400; AccessDenied: 403; ServiceUnavailable: 503)."""
+        assert self.cdn is not None
+        self.cdn.set_faults(n, kind)
+
+    # ---- takedown / erasure / backfill workflows -------------------------------------------
+    def workflow_arn(self, name: str) -> str:
+        """The ARN of a STANDARD workflow; fails (never skips) when it could not be created."""
+        if name not in self.workflow_arns:
+            raise AssertionError(self.workflow_errors.get(name, f"state machine {name} unknown to the harness"))
+        return self.workflow_arns[name]
+
+    def start_workflow(self, name: str, input: Any, execution_name: str | None = None) -> str:
+        """StartExecution -> execution ARN (lets ExecutionAlreadyExists through)."""
+        return self.sfn_client().start_execution(
+            stateMachineArn=self.workflow_arn(name),
+            name=execution_name or f"it-{uuid.uuid4().hex[:20]}",
+            input=json.dumps(input),
+        )["executionArn"]
+
+    def wait_execution(self, execution_arn: str, timeout: float = 900) -> dict[str, Any]:
+        """Poll DescribeExecution until a terminal status -> its description."""
+        sfn = self.sfn_client()
+        deadline = time.monotonic() + timeout
+        while True:
+            d = sfn.describe_execution(executionArn=execution_arn)
+            if d["status"] in TERMINAL:
+                d.pop("ResponseMetadata", None)
+                return d
+            if time.monotonic() > deadline:
+                raise AssertionError(f"execution {execution_arn} still {d['status']} after {timeout}s\n"
+                                     f"{self.history_text(execution_arn)}")
+            time.sleep(0.5)
+
+    def run_takedown(self, input: Any, name: str, timeout: float = 900) -> dict[str, Any]:
+        """One takedown/erasure request: an execution of `pixelfront-takedown` named after the
+        request id, waited for -> DescribeExecution."""
+        self.warm_up_function(TAKEDOWN_NAME)
+        return self.wait_execution(self.start_workflow(TAKEDOWN_MACHINE, input, name), timeout)
+
+    def run_backfill(self, input: Any = None, timeout: float = 1800, name: str | None = None) -> dict[str, Any]:
+        return self.wait_execution(self.start_workflow(BACKFILL_MACHINE, {} if input is None else input, name), timeout)
+
+    def invoke_takedown(self, payload: Any, timeout: float = 600) -> tuple[int, Any]:
+        """One direct invoke of the takedown function -> (HTTP status, parsed body); a function
+        error comes back as cargo lambda watch gives it (500, {"errorType", "errorMessage"})."""
+        self.warm_up_function(TAKEDOWN_NAME)
+        status, _, body = self.invoke_direct(payload, timeout, function=TAKEDOWN_NAME)
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body.decode("utf-8", "replace")
+
+    def _query_pk(self, table: str, pk: str) -> list[dict[str, Any]]:
+        ddb = self.dynamodb_client()
+        deser = TypeDeserializer()
+        items, start = [], None
+        while True:
+            kw: dict[str, Any] = {
+                "TableName": table, "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": pk}}, "ConsistentRead": True,
+            }
+            if start:
+                kw["ExclusiveStartKey"] = start
+            r = ddb.query(**kw)
+            items.extend(_plain({k: deser.deserialize(v) for k, v in it.items()}) for it in r["Items"])
+            start = r.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def audit_items(self, tenant: str, key: str) -> dict[str, dict[str, Any]]:
+        """Audit items of asset {tenant}/{key} -> {request_id (sk): item}. The items store
+        `deleted_originals`, `deleted_replica`, `deleted_derivatives` as lists of JSON strings
+        that may repeat an entry after a retried step; `item["deleted"]` holds them parsed and
+        deduplicated ({"originals": [...], "replica": [...], "derivatives": [...]}, an entry
+        that does not parse as a JSON object is kept as {"unparsed": text})."""
+        return {it["sk"]: _with_deleted(it) for it in self._query_pk(AUDIT_TABLE, f"{tenant}/{key}")}
+
+    def audit_request(self, request_id: str) -> dict[str, Any] | None:
+        """The per-request summary item (pk `#request/{id}`, sk `request`), or None."""
+        items = [it for it in self._query_pk(AUDIT_TABLE, f"#request/{request_id}") if it["sk"] == "request"]
+        return _with_record(items[0]) if items else None
+
+    def audit_scan(self) -> list[dict[str, Any]]:
+        ddb = self.dynamodb_client()
+        deser = TypeDeserializer()
+        out = []
+        for page in ddb.get_paginator("scan").paginate(TableName=AUDIT_TABLE, ConsistentRead=True):
+            out.extend(_plain({k: deser.deserialize(v) for k, v in it.items()}) for it in page["Items"])
+        return out
+
+    def object_versions(self, bucket: str, key_or_prefix: str, replica: bool = False) -> list[dict[str, Any]]:
+        """Every version AND delete marker under a key prefix (ListObjectVersions; a prefix, so
+        filter on `key` for one exact key) -> [{bucket, key, version_id, delete_marker, is_latest,
+        etag, size, last_modified}]."""
+        s3 = self.replica_s3() if replica else self.s3()
+        out: list[dict[str, Any]] = []
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key_or_prefix):
+            for v in page.get("Versions", []):
+                out.append({"bucket": bucket, "key": v["Key"], "version_id": v.get("VersionId"),
+                            "delete_marker": False, "is_latest": v.get("IsLatest"),
+                            "etag": (v.get("ETag") or "").strip('"'), "size": v.get("Size"),
+                            "last_modified": v.get("LastModified")})
+            for m in page.get("DeleteMarkers", []):
+                out.append({"bucket": bucket, "key": m["Key"], "version_id": m.get("VersionId"),
+                            "delete_marker": True, "is_latest": m.get("IsLatest"),
+                            "etag": None, "size": None, "last_modified": m.get("LastModified")})
+        return out
+
+    def list_invalidations(self) -> list[dict[str, Any]]:
+        """Every invalidation moto holds for the distribution, oldest first ->
+        [{id, status, caller_reference, paths, create_time}] (straight from moto, not the router)."""
+        cf = self.cloudfront_client()
+        ids: list[str] = []
+        kw: dict[str, Any] = {"DistributionId": self.distribution_id, "MaxItems": "100"}
+        while True:
+            r = cf.list_invalidations(**kw)["InvalidationList"]
+            ids.extend(i["Id"] for i in r.get("Items") or [])
+            if not r.get("IsTruncated") or not r.get("NextMarker"):
+                break
+            kw["Marker"] = r["NextMarker"]
+        out = []
+        for iid in ids:
+            inv = cf.get_invalidation(DistributionId=self.distribution_id, Id=iid)["Invalidation"]
+            batch = inv["InvalidationBatch"]
+            out.append({"id": inv["Id"], "status": inv["Status"], "caller_reference": batch["CallerReference"],
+                        "paths": list(batch["Paths"].get("Items") or []), "create_time": inv["CreateTime"]})
+        out.sort(key=lambda i: i["create_time"])
+        return out
 
     def upload(self, key: str, body: bytes, content_type: str | None = None) -> tuple[str, str, int]:
         """PutObject into `originals` -> (version_id, etag without quotes, size)."""
@@ -1287,6 +1721,33 @@ class Harness:
                 return f.read().decode("utf-8", "replace")
         except OSError as e:
             return f"<{e}>"
+
+
+def _with_record(item: dict[str, Any]) -> dict[str, Any]:
+    rec = item.get("record")
+    try:
+        item["record_json"] = json.loads(rec) if isinstance(rec, str) else None
+    except ValueError:
+        item["record_json"] = None
+    return item
+
+
+def _with_deleted(item: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, list[Any]] = {}
+    for name in ("originals", "replica", "derivatives"):
+        entries: list[Any] = []
+        for text in item.get(f"deleted_{name}") or []:
+            try:
+                entry = json.loads(text) if isinstance(text, str) else text
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict):
+                entry = {"unparsed": text}
+            if entry not in entries:
+                entries.append(entry)
+        parsed[name] = entries
+    item["deleted"] = parsed
+    return item
 
 
 def _tcp_open(host: str, port: int) -> bool:

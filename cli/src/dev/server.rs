@@ -13,11 +13,12 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pixelfront::delivery::{etag_of, if_none_match, DeliveryError, Incoming, Source};
 use pixelfront::normalize::{valid_key, valid_tenant};
-use pixelfront::pipeline::{now_rfc3339, Action, Job};
+use pixelfront::pipeline::{now_rfc3339, Action, BackfillOutcome, Job};
 use pixelfront::store::{AssetId, ManifestStore, SourceRef, Status};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
@@ -37,6 +38,48 @@ pub struct App {
     limit: RateLimit,
     /// Background renders still running (graceful shutdown waits for them).
     renders: AtomicUsize,
+    /// The latest backfill (`POST /backfill`, `GET /backfill`).
+    backfill: Mutex<BackfillState>,
+    /// Versions checked by every backfill since start-up, by outcome (rendered, current,
+    /// skipped, failed), for `/metrics`.
+    backfill_totals: [AtomicU64; 4],
+    /// Set once the server stops accepting connections: a backfill schedules no more versions.
+    stopping: AtomicBool,
+}
+
+/// Versions a backfill works on at once (each render already uses every core).
+const BACKFILL_CONCURRENCY: usize = 2;
+
+/// At most this many failures are listed in `GET /backfill` (all are counted).
+const BACKFILL_ERRORS_LISTED: usize = 20;
+
+/// The progress of the latest backfill, as `GET /backfill` answers it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BackfillState {
+    /// Run number since start-up (0: none yet).
+    run: u64,
+    /// `true` until every version was checked.
+    running: bool,
+    /// `ready` versions when the run started.
+    total: usize,
+    /// Versions checked so far (`rendered + current + skipped + failed`).
+    done: usize,
+    /// Rendered again with the current catalogue.
+    rendered: usize,
+    /// Already current: nothing written.
+    current: usize,
+    /// No longer `ready` when reached (taken down, erased, …): left alone.
+    skipped: usize,
+    /// Failed to render (the version keeps its record).
+    failed: usize,
+    /// `true` when the server stopped before every version was checked.
+    interrupted: bool,
+    /// RFC 3339 UTC start.
+    started_at: Option<String>,
+    /// RFC 3339 UTC end.
+    finished_at: Option<String>,
+    /// The first failures: `{tenant, key, version, error_type, error}`.
+    errors: Vec<serde_json::Value>,
 }
 
 fn text(status: StatusCode, cache_control: &'static str, body: impl Into<String>) -> Response {
@@ -572,6 +615,199 @@ impl App {
     }
 }
 
+impl App {
+    /// `GET /audit/{tenant}/{key}` (admin): every takedown and erasure record of the asset,
+    /// oldest first, as a JSON array; `404` when there is none.
+    fn audit_of(&self, req: &Parts, rest: &str) -> Response {
+        if !authorized(&req.headers, &self.dev.admin_token) {
+            return unauthorized();
+        }
+        let asset = match asset_of(rest, "audit") {
+            Ok(a) => a,
+            Err(resp) => return *resp,
+        };
+        match self.dev.manifest.audits_of(&asset) {
+            Ok(records) if records.is_empty() => {
+                text(StatusCode::NOT_FOUND, "no-store", "no audit record")
+            }
+            Ok(records) => json(StatusCode::OK, &serde_json::Value::Array(records)),
+            Err(e) => {
+                tracing::error!(error = %e, "audit read");
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no-store",
+                    "storage unavailable",
+                )
+            }
+        }
+    }
+
+    /// `POST /backfill` (admin): checks every `ready` version against the current catalogue
+    /// in the background, [`BACKFILL_CONCURRENCY`] at a time, rendering again those whose
+    /// recorded variants differ ([`pixelfront::pipeline::Pipeline::backfill`]). Answers `202`
+    /// with `{"run", "total"}`, or `409` with the progress while a backfill runs.
+    fn start_backfill(self: &Arc<Self>, req: &Parts) -> Response {
+        if !authorized(&req.headers, &self.dev.admin_token) {
+            return unauthorized();
+        }
+        let versions = match self.dev.manifest.with_status(Status::Ready) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "backfill: listing ready versions");
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no-store",
+                    "manifest unavailable",
+                );
+            }
+        };
+        let run = {
+            let mut state = self.backfill.lock().unwrap_or_else(|e| e.into_inner());
+            if state.running {
+                let mut body = serde_json::json!(*state);
+                body["error"] = serde_json::json!("a backfill is running");
+                return json(StatusCode::CONFLICT, &body);
+            }
+            *state = BackfillState {
+                run: state.run + 1,
+                running: true,
+                total: versions.len(),
+                started_at: Some(now_rfc3339()),
+                ..BackfillState::default()
+            };
+            state.run
+        };
+        tracing::info!(run, total = versions.len(), "backfill started");
+        let total = versions.len();
+        let queue = Arc::new(Mutex::new(
+            versions
+                .into_iter()
+                .map(|r| (r.asset, r.version))
+                .collect::<std::collections::VecDeque<_>>(),
+        ));
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut workers = tokio::task::JoinSet::new();
+            for _ in 0..BACKFILL_CONCURRENCY {
+                let (app, queue) = (app.clone(), queue.clone());
+                workers.spawn(async move {
+                    while !app.stopping.load(Ordering::SeqCst) {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                        let Some((asset, version)) = next else { break };
+                        app.renders.fetch_add(1, Ordering::SeqCst);
+                        app.backfill_one(&asset, version).await;
+                        app.renders.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            while let Some(joined) = workers.join_next().await {
+                if let Err(e) = joined {
+                    tracing::error!(error = %e, "backfill worker");
+                }
+            }
+            let mut state = app.backfill.lock().unwrap_or_else(|e| e.into_inner());
+            state.running = false;
+            state.interrupted = state.done < state.total;
+            state.finished_at = Some(now_rfc3339());
+            tracing::info!(
+                run,
+                rendered = state.rendered,
+                current = state.current,
+                skipped = state.skipped,
+                failed = state.failed,
+                "backfill finished"
+            );
+        });
+        json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "run": run, "total": total }),
+        )
+    }
+
+    /// Backfills one version and counts the outcome; a rendered version's cached responses
+    /// are dropped, and what a render wrote for a version taken down meanwhile is removed.
+    async fn backfill_one(&self, asset: &AssetId, version: u32) {
+        let result = self.dev.pipeline.backfill(asset, version).await;
+        let prefix = asset.version_prefix(version);
+        if matches!(
+            result,
+            Ok(ref r) if r.outcome == BackfillOutcome::Rendered
+        ) {
+            self.cache.purge_prefix(&format!("{prefix}/"));
+        }
+        if let Ok(Some(rec)) = self.dev.manifest.get(asset, version).await {
+            if matches!(rec.status, Status::TakenDown | Status::Erased) {
+                let _ = self.dev.transformer.derived.remove_prefix(&prefix);
+                self.cache.purge_prefix(&format!("{prefix}/"));
+            }
+        }
+        let mut state = self.backfill.lock().unwrap_or_else(|e| e.into_inner());
+        state.done += 1;
+        let slot = match result {
+            Ok(r) => match r.outcome {
+                BackfillOutcome::Rendered => {
+                    state.rendered += 1;
+                    0
+                }
+                BackfillOutcome::Current => {
+                    state.current += 1;
+                    1
+                }
+                BackfillOutcome::Skipped => {
+                    state.skipped += 1;
+                    2
+                }
+            },
+            Err(e) => {
+                tracing::warn!(%asset, version, error = %e, "backfill failed");
+                state.failed += 1;
+                if state.errors.len() < BACKFILL_ERRORS_LISTED {
+                    state.errors.push(serde_json::json!({
+                        "tenant": asset.tenant,
+                        "key": asset.key,
+                        "version": version,
+                        "error_type": e.error_type(),
+                        "error": e.to_string(),
+                    }));
+                }
+                3
+            }
+        };
+        self.backfill_totals[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `GET /backfill` (admin): the progress of the latest backfill.
+    fn backfill_status(&self, req: &Parts) -> Response {
+        if !authorized(&req.headers, &self.dev.admin_token) {
+            return unauthorized();
+        }
+        let state = self
+            .backfill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        json(StatusCode::OK, &serde_json::json!(state))
+    }
+
+    /// Appends `pixelfront_backfill_total{outcome}` to the metrics text.
+    fn backfill_metrics(&self, out: &mut String) {
+        out.push_str(
+            "# HELP pixelfront_backfill_total Versions checked by backfills, by outcome.\n",
+        );
+        out.push_str("# TYPE pixelfront_backfill_total counter\n");
+        for (i, outcome) in ["rendered", "current", "skipped", "failed"]
+            .iter()
+            .enumerate()
+        {
+            let n = self.backfill_totals[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "pixelfront_backfill_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+}
+
 /// `{tenant}/{key}` of an admin or manifest path, validated; else the 400 naming `route`.
 fn asset_of(rest: &str, route: &str) -> Result<AssetId, Box<Response>> {
     match rest.split_once('/') {
@@ -632,13 +868,16 @@ async fn route(
             app.remove(parts, body, &p["/erase/".len()..], Status::Erased)
                 .await
         }
+        (&Method::GET, p) if p.starts_with("/audit/") => {
+            app.audit_of(&parts, &p["/audit/".len()..])
+        }
+        (&Method::POST, "/backfill") => app.start_backfill(&parts),
+        (&Method::GET, "/backfill") => app.backfill_status(&parts),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "no-store", "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut resp = text(
-                StatusCode::OK,
-                "no-store",
-                app.metrics.render_text(app.cache.bytes()),
-            );
+            let mut body = app.metrics.render_text(app.cache.bytes());
+            app.backfill_metrics(&mut body);
+            let mut resp = text(StatusCode::OK, "no-store", body);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -688,6 +927,9 @@ pub async fn serve(dev: Arc<Dev>, args: DevArgs, generated_token: bool) -> Resul
         metrics: Metrics::default(),
         limit: RateLimit::new(args.rate_limit),
         renders: AtomicUsize::new(0),
+        backfill: Mutex::new(BackfillState::default()),
+        backfill_totals: Default::default(),
+        stopping: AtomicBool::new(false),
     });
     // Versions a killed process left `rendering` are rendered again.
     let unfinished = dev.unfinished().map_err(Failure::io)?;
@@ -725,6 +967,7 @@ pub async fn serve(dev: Arc<Dev>, args: DevArgs, generated_token: bool) -> Resul
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| Failure::io(format!("server: {e}")))?;
+    app.stopping.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(60);
     while app.renders.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -206,6 +206,32 @@ pub struct RenderReport {
     pub variants: Vec<WrittenVariant>,
 }
 
+/// What [`Pipeline::backfill`] did with one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillOutcome {
+    /// Rendered again with the current catalogue.
+    Rendered,
+    /// Already current: nothing written.
+    Current,
+    /// Not `ready` (failed, rendering or removed): left alone.
+    Skipped,
+}
+
+/// The backfill step's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillReport {
+    /// The asset.
+    #[serde(flatten)]
+    pub asset: AssetId,
+    /// The version.
+    pub version: u32,
+    /// What happened.
+    pub outcome: BackfillOutcome,
+    /// Variants the record lists afterwards.
+    pub variants: usize,
+}
+
 /// Everything `process` did for one upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -373,13 +399,40 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
             });
         }
         let source = &job.source;
+        let version_id = source.version_id.as_deref().filter(|v| *v != "null");
+        let (info, written, decode_ms) = self
+            .render_and_store(&job.asset, job.version, &source.key, version_id)
+            .await?;
+        let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
+        let rec = self
+            .manifest
+            .mark_ready(&job.asset, job.version, &info, &records, &now_rfc3339())
+            .await?;
+        Ok(RenderReport {
+            asset: rec.asset,
+            version: rec.version,
+            status: rec.status,
+            skipped: false,
+            original: Some(info),
+            decode_ms,
+            total_ms: started.elapsed().as_millis() as u64,
+            variants: written,
+        })
+    }
+
+    /// Fetches one exact original, renders the catalogue (rayon, on a blocking thread) and
+    /// writes every variant under version `version`'s prefix; returns the original's facts,
+    /// the written variants and the decode time (ms).
+    async fn render_and_store(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        source_key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(OriginalInfo, Vec<WrittenVariant>, u64), PipelineError> {
         let original = self
             .originals
-            .get(
-                &source.key,
-                source.version_id.as_deref().filter(|v| *v != "null"),
-                self.config.limits.max_input_bytes,
-            )
+            .get(source_key, version_id, self.config.limits.max_input_bytes)
             .await?;
 
         let config = self.config;
@@ -395,8 +448,8 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
             })
         })??;
 
-        let prefix = job.asset.version_prefix(job.version);
-        let tag = job.asset.cache_tag();
+        let prefix = asset.version_prefix(version);
+        let tag = asset.cache_tag();
         let mut written = Vec::with_capacity(rendered.outputs.len());
         let mut puts = Vec::with_capacity(rendered.outputs.len());
         for (variant, out) in rendered.outputs {
@@ -429,21 +482,61 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
             height: rendered.source.height,
             format: rendered.source.format.as_str().to_string(),
         };
-        let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
-        let rec = self
-            .manifest
-            .mark_ready(&job.asset, job.version, &info, &records, &now_rfc3339())
+        Ok((info, written, rendered.decode_ms))
+    }
+
+    /// The (variant name, derivative name) pairs the current catalogue renders: what a `ready`
+    /// version must list to be current.
+    pub fn catalogue_derivatives(&self) -> Vec<(String, String)> {
+        self.variants
+            .iter()
+            .map(|v| {
+                let target = crate::render::Target::from(v);
+                (v.name.clone(), target.canonical().derivative_name())
+            })
+            .collect()
+    }
+
+    /// Backfill one version after a catalogue change: a `ready` version whose recorded
+    /// variants differ from [`Pipeline::catalogue_derivatives`] is rendered again from its
+    /// exact original and its record replaced; a current one is left alone (so a repeated
+    /// backfill writes nothing), and any other status is skipped.
+    pub async fn backfill(
+        &self,
+        asset: &AssetId,
+        version: u32,
+    ) -> Result<BackfillReport, PipelineError> {
+        let rec = self.manifest.get(asset, version).await?.ok_or_else(|| {
+            PipelineError::ManifestInvalid(format!("{asset} v{version} was never assigned"))
+        })?;
+        let report = |outcome, variants| BackfillReport {
+            asset: asset.clone(),
+            version,
+            outcome,
+            variants,
+        };
+        if rec.status != Status::Ready {
+            return Ok(report(BackfillOutcome::Skipped, rec.variants.len()));
+        }
+        let recorded: Vec<(String, String)> = rec
+            .variants
+            .iter()
+            .map(|v| (v.name.clone(), v.derivative.clone()))
+            .collect();
+        if recorded == self.catalogue_derivatives() {
+            return Ok(report(BackfillOutcome::Current, recorded.len()));
+        }
+        // The source identity is the S3 version id, or `etag:…` on an unversioned bucket.
+        let version_id = Some(rec.source_version_id.as_str())
+            .filter(|v| !v.starts_with("etag:") && *v != "unversioned" && *v != "null");
+        let (info, written, _) = self
+            .render_and_store(asset, version, &asset.id(), version_id)
             .await?;
-        Ok(RenderReport {
-            asset: rec.asset,
-            version: rec.version,
-            status: rec.status,
-            skipped: false,
-            original: Some(info),
-            decode_ms: rendered.decode_ms,
-            total_ms: started.elapsed().as_millis() as u64,
-            variants: written,
-        })
+        let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
+        self.manifest
+            .mark_ready(asset, version, &info, &records, &now_rfc3339())
+            .await?;
+        Ok(report(BackfillOutcome::Rendered, records.len()))
     }
 
     /// Step 3 (on error): record the failure. A version that became `ready` meanwhile (a

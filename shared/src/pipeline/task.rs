@@ -5,12 +5,19 @@
 //! - `{"step": "render", "job": <Job>}` → a [`RenderReport`];
 //! - `{"step": "fail", "job": <Job>, "error": {"Error": .., "Cause": ..}}` → the [`Job`]
 //!   with status `failed` (the `Catch` output of Step Functions, passed through);
+//! - `{"step": "backfill_count", "cursor": null|"…"}` → `{"total": n, "cursor": null|"…"}`,
+//!   the `ready` versions in one slice of at most [`COUNT_SLICE`] records (the state machine
+//!   adds the slices up);
+//! - `{"step": "backfill_page", "cursor": null|"…", "limit": 1..1000}` →
+//!   `{"items": [{"tenant", "key", "version"}], "cursor": null|"…"}`, the `ready` versions of
+//!   one page of the manifest (the backfill state machine's Distributed Map items);
+//! - `{"step": "backfill", "tenant", "key", "version"}` → a [`BackfillReport`];
 //! - a bare EventBridge event (e.g. `cargo lambda invoke --data-file events/…`) → all steps,
 //!   an [`Outcome`].
 
 use super::event::{source_of, ObjectCreatedEvent};
-use super::{cause_message, Job, Pipeline, PipelineError};
-use crate::store::{ManifestStore, ObjectStore};
+use super::{cause_message, BackfillReport, Job, Pipeline, PipelineError};
+use crate::store::{AssetId, ManifestStore, ObjectStore, Status};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -39,6 +46,29 @@ pub enum Step {
         /// The job `assign` returned.
         job: Job,
     },
+    /// Count the `ready` versions of one slice of the manifest (a backfill's total).
+    BackfillCount {
+        /// Where the slice starts (`None`: the beginning).
+        #[serde(default)]
+        cursor: Option<String>,
+    },
+    /// One page of `ready` versions.
+    BackfillPage {
+        /// Where the page starts (`None`: the first page).
+        #[serde(default)]
+        cursor: Option<String>,
+        /// Records examined per page, 1..=1000 (default 500).
+        #[serde(default = "default_page")]
+        limit: usize,
+    },
+    /// Re-render one version if the catalogue changed.
+    Backfill {
+        /// The asset.
+        #[serde(flatten)]
+        asset: AssetId,
+        /// The version.
+        version: u32,
+    },
     /// Record a failure.
     Fail {
         /// The job `assign` returned.
@@ -46,6 +76,13 @@ pub enum Step {
         /// The caught error.
         error: StepError,
     },
+}
+
+/// Manifest records one `backfill_count` call examines, far inside the function's timeout.
+pub const COUNT_SLICE: usize = 20_000;
+
+fn default_page() -> usize {
+    500
 }
 
 /// Parses a task payload: a `step` request, or a bare event (all steps).
@@ -57,8 +94,8 @@ pub fn parse_request(payload: Value) -> Result<Result<Step, ObjectCreatedEvent>,
         serde_json::from_value(payload).map(Err).map_err(invalid)
     } else {
         Err(PipelineError::InvalidInput(
-            "expected {\"step\": \"assign\"|\"render\"|\"fail\", ...} or an S3 Object Created \
-             EventBridge event"
+            "expected {\"step\": \"assign\"|\"render\"|\"fail\"|\"backfill…\", ...} or an S3 \
+             Object Created EventBridge event"
                 .into(),
         ))
     }
@@ -90,6 +127,43 @@ pub async fn handle<O: ObjectStore, D: ObjectStore, M: ManifestStore>(
             };
             let job = pipeline.fail(&job, &error.error, &reason).await?;
             to_json(serde_json::to_value(job))
+        }
+        Ok(Step::BackfillCount { mut cursor }) => {
+            let (mut total, mut seen) = (0u64, 0usize);
+            loop {
+                let page = pipeline.manifest.scan(cursor.as_deref(), 1000).await?;
+                seen += page.records.len().max(1);
+                total += page
+                    .records
+                    .iter()
+                    .filter(|r| r.status == Status::Ready)
+                    .count() as u64;
+                cursor = page.cursor;
+                if cursor.is_none() || seen >= COUNT_SLICE {
+                    break;
+                }
+            }
+            Ok(serde_json::json!({ "total": total, "cursor": cursor }))
+        }
+        Ok(Step::BackfillPage { cursor, limit }) => {
+            let page = pipeline.manifest.scan(cursor.as_deref(), limit).await?;
+            let items: Vec<Value> = page
+                .records
+                .iter()
+                .filter(|r| r.status == Status::Ready)
+                .map(|r| {
+                    serde_json::json!({
+                        "tenant": r.asset.tenant,
+                        "key": r.asset.key,
+                        "version": r.version,
+                    })
+                })
+                .collect();
+            Ok(serde_json::json!({ "items": items, "cursor": page.cursor }))
+        }
+        Ok(Step::Backfill { asset, version }) => {
+            let report: BackfillReport = pipeline.backfill(&asset, version).await?;
+            to_json(serde_json::to_value(report))
         }
         Err(event) => {
             let outcome = pipeline.process(source_of(&event)?).await?;

@@ -306,3 +306,82 @@ fn lambda_causes_yield_their_message() {
     assert!(is_transient_error_type("States.Timeout"));
     assert!(!is_transient_error_type("ImageCorrupt"));
 }
+
+#[tokio::test]
+async fn a_backfill_renders_stale_versions_once_and_leaves_the_rest() {
+    let p = pipeline();
+    let a = asset("acme", "photos/stale.png");
+    let src = upload(&p, "acme/photos/stale.png", "s1", png(640, 480));
+    p.process(src).await.expect("process");
+    let fresh = p.manifest.get(&a, 1).await.expect("get").expect("record");
+    assert_eq!(fresh.variants.len(), 8);
+
+    // A current version: nothing is written.
+    let before = p.derived.keys().len();
+    let r = p.backfill(&a, 1).await.expect("backfill");
+    assert_eq!(r.outcome, BackfillOutcome::Current);
+
+    // An older catalogue: the record lacks a variant and its object is gone.
+    let info = fresh.original.clone().expect("original");
+    let older = &fresh.variants[1..];
+    p.manifest
+        .mark_ready(&a, 1, &info, older, "t")
+        .await
+        .expect("mark");
+    let r = p.backfill(&a, 1).await.expect("backfill");
+    assert_eq!((r.outcome, r.variants), (BackfillOutcome::Rendered, 8));
+    let again = p.manifest.get(&a, 1).await.expect("get").expect("record");
+    let names = |v: &[VariantRecord]| v.iter().map(|x| x.derivative.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&again.variants), names(&fresh.variants));
+    assert_eq!(p.derived.keys().len(), before);
+    assert_eq!(
+        p.backfill(&a, 1).await.expect("backfill").outcome,
+        BackfillOutcome::Current
+    );
+
+    // A removed version is skipped; an unknown one is an error, not a panic.
+    p.manifest
+        .mark_removed(&a, Status::TakenDown, "t")
+        .await
+        .expect("remove");
+    assert_eq!(
+        p.backfill(&a, 1).await.expect("backfill").outcome,
+        BackfillOutcome::Skipped
+    );
+    assert!(p.backfill(&a, 9).await.is_err());
+
+    // The task protocol: count, one page, one step.
+    let b = asset("acme", "photos/other.png");
+    let src = upload(&p, "acme/photos/other.png", "o1", png(320, 240));
+    p.process(src).await.expect("process");
+    let count = handle(&p, serde_json::json!({"step": "backfill_count"}))
+        .await
+        .expect("count");
+    assert_eq!(count["total"], 1);
+    assert!(count["cursor"].is_null());
+    let page = handle(&p, serde_json::json!({"step": "backfill_page", "limit": 1}))
+        .await
+        .expect("page");
+    let next = handle(
+        &p,
+        serde_json::json!({"step": "backfill_page", "cursor": page["cursor"], "limit": 1000}),
+    )
+    .await
+    .expect("page 2");
+    let items: Vec<Value> = [&page, &next]
+        .iter()
+        .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        items,
+        vec![serde_json::json!({"tenant": "acme", "key": b.key, "version": 1})]
+    );
+    assert!(next["cursor"].is_null());
+    let step = handle(
+        &p,
+        serde_json::json!({"step": "backfill", "tenant": "acme", "key": "photos/other.png", "version": 1}),
+    )
+    .await
+    .expect("step");
+    assert_eq!(step["outcome"], "current");
+}

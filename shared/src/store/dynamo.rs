@@ -67,6 +67,35 @@ impl DynamoManifest {
             .ok_or_else(|| ManifestError::Missing(format!("{asset} v{version}")))
     }
 
+    /// Every version of `asset` (one strongly consistent query), by version.
+    async fn versions_of(&self, asset: &AssetId) -> Result<Vec<VersionRecord>, ManifestError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
+                .expression_attribute_values(":pk", s(&asset.id()))
+                .expression_attribute_values(":v", s("v#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in resp.items() {
+                out.push(parse_record(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|r| r.version);
+        Ok(out)
+    }
+
     async fn read_version(
         &self,
         asset: &AssetId,
@@ -449,6 +478,60 @@ impl ManifestStore for DynamoManifest {
             Err(e) if is_conditional_failure(&e) => self.read_existing(asset, version).await,
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn mark_removed(
+        &self,
+        asset: &AssetId,
+        status: Status,
+        now: &str,
+    ) -> Result<Vec<VersionRecord>, ManifestError> {
+        let before = self.versions_of(asset).await?;
+        for rec in &before {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(&asset.id()))
+                .key("sk", s(&version_sk(rec.version)))
+                .update_expression("SET #s = :st, variants = :none, updated_at = :now")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":st", s(status.as_str()))
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":now", s(now))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(before)
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, ManifestError> {
+        let mut req = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(sk, :v)")
+            .expression_attribute_values(":v", s("v#"))
+            .limit(limit.clamp(1, 1000) as i32);
+        if let Some(c) = cursor {
+            let (pk, sk) = c
+                .split_once('\n')
+                .ok_or_else(|| ManifestError::Malformed(format!("scan cursor {c:?}")))?;
+            req = req
+                .exclusive_start_key("pk", s(pk))
+                .exclusive_start_key("sk", s(sk));
+        }
+        let out = req.send().await.map_err(unavailable)?;
+        let records = out
+            .items()
+            .iter()
+            .map(parse_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let cursor = out
+            .last_evaluated_key()
+            .and_then(|k| Some(format!("{}\n{}", get_s(k, "pk")?, get_s(k, "sk")?)));
+        Ok(ScanPage { records, cursor })
     }
 }
 

@@ -223,6 +223,14 @@ impl VersionRecord {
         true
     }
 
+    /// Marks the record removed (`taken_down` or `erased`) and forgets its variants: nothing
+    /// of it is served or rendered again. Repeating it only moves `updated_at`.
+    pub fn make_removed(&mut self, status: Status, now: &str) {
+        self.status = status;
+        self.variants.clear();
+        self.updated_at = now.to_string();
+    }
+
     /// Whether the record may become `ready`: from `rendering`, `failed` or `ready` (a
     /// repeat); never from `taken_down`/`erased`.
     pub fn check_ready_allowed(&self) -> Result<(), ManifestError> {
@@ -245,6 +253,15 @@ pub struct Assignment {
     pub record: VersionRecord,
     /// `true` when this call created the version; `false` for a repeated event.
     pub created: bool,
+}
+
+/// One page of a scan over every version record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanPage {
+    /// The records of this page, in the store's order.
+    pub records: Vec<VersionRecord>,
+    /// Where the next page starts; `None` after the last page. Opaque to callers.
+    pub cursor: Option<String>,
 }
 
 /// Why a manifest operation failed.
@@ -322,4 +339,22 @@ pub trait ManifestStore: Send + Sync {
         reason: &str,
         now: &str,
     ) -> impl Future<Output = Result<VersionRecord, ManifestError>> + Send;
+
+    /// Marks every version of `asset` removed ([`VersionRecord::make_removed`]) and returns
+    /// the records as they stood before, by version (empty: unknown asset, nothing written).
+    /// Idempotent: a repeat returns the versions again, already removed.
+    fn mark_removed(
+        &self,
+        asset: &AssetId,
+        status: Status,
+        now: &str,
+    ) -> impl Future<Output = Result<Vec<VersionRecord>, ManifestError>> + Send;
+
+    /// One page of at most `limit` (1..=1000) version records of every asset, starting at
+    /// `cursor` (`None`: the first page). Used by backfills and prefix takedowns.
+    fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ScanPage, ManifestError>> + Send;
 }

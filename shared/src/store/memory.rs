@@ -240,4 +240,50 @@ impl ManifestStore for MemoryManifest {
         rec.make_failed(error_type, reason, now);
         Ok(rec.clone())
     }
+
+    async fn mark_removed(
+        &self,
+        asset: &AssetId,
+        status: Status,
+        now: &str,
+    ) -> Result<Vec<VersionRecord>, ManifestError> {
+        let mut st = self.lock();
+        let id = asset.id();
+        let mut before: Vec<VersionRecord> = st
+            .versions
+            .values()
+            .filter(|r| r.asset.id() == id)
+            .cloned()
+            .collect();
+        before.sort_by_key(|r| r.version);
+        for rec in &before {
+            st.version_mut(asset, rec.version)?
+                .make_removed(status, now);
+        }
+        Ok(before)
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, ManifestError> {
+        let st = self.lock();
+        let mut all: Vec<&VersionRecord> = st.versions.values().collect();
+        all.sort_by_key(|r| (r.asset.id(), r.version));
+        let start = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| ManifestError::Malformed(format!("scan cursor {c:?}")))?,
+        };
+        let limit = limit.clamp(1, 1000);
+        let records: Vec<VersionRecord> = all
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|r| (*r).clone())
+            .collect();
+        let next = start + records.len();
+        Ok(ScanPage {
+            cursor: (next < all.len()).then(|| next.to_string()),
+            records,
+        })
+    }
 }

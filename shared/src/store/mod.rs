@@ -22,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use manifest::{
-    AssetId, Assignment, ManifestError, ManifestStore, OriginalInfo, SourceRef, Status,
+    AssetId, Assignment, ManifestError, ManifestStore, OriginalInfo, ScanPage, SourceRef, Status,
     VariantRecord, VersionRecord,
 };
 
@@ -164,6 +164,23 @@ impl<T: ManifestStore> ManifestStore for Arc<T> {
         now: &str,
     ) -> impl Future<Output = Result<VersionRecord, ManifestError>> + Send {
         (**self).mark_failed(asset, version, error_type, reason, now)
+    }
+
+    fn mark_removed(
+        &self,
+        asset: &AssetId,
+        status: Status,
+        now: &str,
+    ) -> impl Future<Output = Result<Vec<VersionRecord>, ManifestError>> + Send {
+        (**self).mark_removed(asset, status, now)
+    }
+
+    fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ScanPage, ManifestError>> + Send {
+        (**self).scan(cursor, limit)
     }
 }
 

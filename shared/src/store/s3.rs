@@ -142,3 +142,75 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 }
+
+impl crate::removal::VersionedStore for S3Objects {
+    fn bucket_name(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::removal::ObjectVersion>, StoreError> {
+        use crate::removal::ObjectVersion;
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| map_err(prefix, e))?;
+            for v in page.versions() {
+                if let Some(key) = v.key() {
+                    out.push(ObjectVersion {
+                        key: key.to_string(),
+                        version_id: v.version_id().map(str::to_string),
+                        delete_marker: false,
+                    });
+                }
+            }
+            for m in page.delete_markers() {
+                if let Some(key) = m.key() {
+                    out.push(ObjectVersion {
+                        key: key.to_string(),
+                        version_id: m.version_id().map(str::to_string),
+                        delete_marker: true,
+                    });
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_version(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err(key, e) {
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}

@@ -153,9 +153,7 @@ impl SqliteManifest {
             }
             for rec in &before {
                 let mut rec = rec.clone();
-                rec.status = status;
-                rec.variants.clear();
-                rec.updated_at = now.to_string();
+                rec.make_removed(status, now);
                 put_version(tx, &rec)?;
             }
             Ok(before)
@@ -352,6 +350,49 @@ impl ManifestStore for SqliteManifest {
             }
             Ok(rec)
         })
+    }
+
+    async fn mark_removed(
+        &self,
+        asset: &AssetId,
+        status: Status,
+        now: &str,
+    ) -> Result<Vec<VersionRecord>, ManifestError> {
+        self.remove_asset(asset, status, now)
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, ManifestError> {
+        // The cursor is the last rowid returned: stable while rows are added or updated.
+        let after: i64 = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| ManifestError::Malformed(format!("scan cursor {c:?}")))?,
+        };
+        let limit = limit.clamp(1, 1000) as i64;
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT rowid, record FROM versions WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            )
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![after, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(unavailable)?;
+        let mut page = ScanPage::default();
+        let mut last = after;
+        for row in rows {
+            let (rowid, json) = row.map_err(unavailable)?;
+            page.records
+                .push(serde_json::from_str(&json).map_err(malformed)?);
+            last = rowid;
+        }
+        if page.records.len() as i64 == limit {
+            page.cursor = Some(last.to_string());
+        }
+        Ok(page)
     }
 }
 

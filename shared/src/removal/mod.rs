@@ -1,0 +1,841 @@
+//! Takedown (DMCA) and erasure (GDPR Art. 17) of whole assets (SPEC §9): the steps of
+//! `statemachine/takedown.asl.json`, generic over narrow ports.
+//!
+//! A request names a tenant and one key, a list of keys, or a key prefix (a manifest query).
+//! The steps, each idempotent so that a retried or repeated step changes nothing twice:
+//!
+//! 1. [`begin`]: validate, answer `already_done` when the request id has a finished audit
+//!    record, mark every version of every asset removed in the manifest (from here on nothing
+//!    of it is served or rendered), open one audit item per asset;
+//! 2. [`purge`]: per asset and bucket (originals, replica, derived), list every S3 version and
+//!    delete marker, record them in the audit item, delete them, and check that nothing is left;
+//! 3. [`plan`]: the CDN invalidations, one cache tag per asset plus wildcard paths per version,
+//!    in batches that stay inside CloudFront's in-flight limits ([`MAX_WILDCARDS_PER_BATCH`],
+//!    [`MAX_PATHS_PER_BATCH`], at the state machine's concurrency of [`INVALIDATION_CONCURRENCY`]);
+//! 4. [`invalidate`]: one `CreateInvalidation` per batch; `TooManyInvalidationsInProgress` and
+//!    throttling are typed errors the state machine retries, so no purge is dropped;
+//! 5. [`finish`]: set the final status again, close every audit item with the end time and
+//!    the invalidation ids, and write the request item that makes a repeat a no-op.
+
+pub mod task;
+
+#[cfg(feature = "cdn")]
+pub mod cloudfront;
+#[cfg(feature = "aws")]
+pub mod dynamo;
+
+use crate::normalize::valid_tenant;
+use crate::store::{AssetId, ManifestError, ManifestStore, Status, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::future::Future;
+
+/// Wildcard paths per invalidation batch. With [`INVALIDATION_CONCURRENCY`] batches in flight
+/// at most 14 wildcards are in progress, under CloudFront's 15 per distribution.
+pub const MAX_WILDCARDS_PER_BATCH: usize = 7;
+/// Paths (cache tags count as paths here, conservatively) per invalidation batch: two batches
+/// in flight stay under CloudFront's 3,000 in-progress paths.
+pub const MAX_PATHS_PER_BATCH: usize = 1400;
+/// How many invalidation batches the state machine runs at once (its Map `MaxConcurrency`).
+pub const INVALIDATION_CONCURRENCY: usize = 2;
+// CloudFront's in-progress limits per distribution: 15 wildcard paths, 3,000 paths.
+const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_WILDCARDS_PER_BATCH <= 15);
+const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_PATHS_PER_BATCH <= 3000);
+
+/// Most assets one request may cover; larger lists are split into several requests by the CLI
+/// (the state payload carries the asset list, and payloads are capped at 256 KB).
+pub const MAX_ASSETS_PER_REQUEST: usize = 500;
+
+/// Why a removal step failed. [`RemovalError::error_type`] is the Lambda `errorType` the state
+/// machine matches.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemovalError {
+    /// The request is malformed: nothing was changed. Permanent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// No named asset (or none under the prefix) is in the manifest. Permanent.
+    #[error("no asset matches: {0}")]
+    NotFound(String),
+    /// An object store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The manifest failed.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The CDN refused or failed an invalidation.
+    #[error(transparent)]
+    Cdn(#[from] CdnError),
+    /// The audit store failed.
+    #[error("audit store: {0}")]
+    Audit(String),
+    /// Objects were still listed after their deletion (e.g. a concurrent upload): retried.
+    #[error("{0} object version(s) remain after the purge of {1}")]
+    PurgeIncomplete(usize, String),
+}
+
+impl RemovalError {
+    /// The stable error name for the state machine's `Retry`/`Catch`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RemovalError::InvalidRequest(_) => "InvalidRequest",
+            RemovalError::NotFound(_) => "NotFound",
+            RemovalError::Store(StoreError::Denied(_)) => "StoreDenied",
+            RemovalError::Store(_) => "StoreUnavailable",
+            RemovalError::Manifest(_) => "ManifestUnavailable",
+            RemovalError::Cdn(CdnError::TooManyInProgress(_)) => "TooManyInvalidationsInProgress",
+            RemovalError::Cdn(CdnError::Throttled(_)) => "Throttling",
+            RemovalError::Cdn(CdnError::Denied(_)) => "CdnDenied",
+            RemovalError::Cdn(CdnError::Unavailable(_)) => "CdnUnavailable",
+            RemovalError::Audit(_) => "AuditUnavailable",
+            RemovalError::PurgeIncomplete(..) => "PurgeIncomplete",
+        }
+    }
+}
+
+/// Why the CDN did not take an invalidation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CdnError {
+    /// Too many invalidations in progress on the distribution: retry later.
+    #[error("too many invalidations in progress: {0}")]
+    TooManyInProgress(String),
+    /// Request rate exceeded: retry later.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Refused (permissions, unknown distribution, malformed batch): retrying will not help.
+    #[error("refused: {0}")]
+    Denied(String),
+    /// Unreachable or failing: retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Takedown or erasure: decides the final manifest status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// DMCA or tenant request: status `taken_down`.
+    Takedown,
+    /// GDPR Art. 17: status `erased`.
+    Erase,
+}
+
+impl Action {
+    /// The manifest status this action leaves.
+    pub fn status(self) -> Status {
+        match self {
+            Action::Takedown => Status::TakenDown,
+            Action::Erase => Status::Erased,
+        }
+    }
+}
+
+/// Why the content is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// A DMCA notice.
+    Dmca,
+    /// A GDPR erasure request.
+    Gdpr,
+    /// The tenant asked.
+    Tenant,
+}
+
+/// The state machine's execution input, as sent by `pixelfront takedown|erase`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalInput {
+    /// Tenant id.
+    pub tenant: Option<String>,
+    /// One key (without the tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Several keys of the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    /// Every asset of the tenant whose key starts with this (a manifest query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `dmca`, `gdpr` or `tenant`.
+    pub reason: Option<String>,
+    /// Who asked (free text, e.g. an e-mail address or ticket).
+    pub requester: Option<String>,
+    /// `takedown` or `erase`; default `erase` for `gdpr`, else `takedown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// One asset of a request and its manifest versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetVersions {
+    /// Tenant id.
+    pub tenant: String,
+    /// Key.
+    pub key: String,
+    /// Manifest versions (possibly none: an original that never became a version).
+    pub versions: Vec<u32>,
+}
+
+impl AssetVersions {
+    /// The asset id.
+    pub fn asset(&self) -> AssetId {
+        AssetId {
+            tenant: self.tenant.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// The output of [`begin`], carried through the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Begun {
+    /// Request id (the execution name).
+    pub request_id: String,
+    /// What is done.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// Who asked.
+    pub requester: String,
+    /// RFC 3339 UTC start.
+    pub started_at: String,
+    /// `true` when this request id already finished: nothing else runs.
+    pub already_done: bool,
+    /// The assets (empty when already done).
+    pub assets: Vec<AssetVersions>,
+}
+
+/// Which bucket a purge step empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The originals bucket (every version and delete marker of the key).
+    Originals,
+    /// The originals' cross-region replica.
+    Replica,
+    /// The derived bucket (every derivative of every version).
+    Derived,
+}
+
+impl Target {
+    /// Name of the audit attribute listing this target's deletions.
+    pub fn audit_attribute(self) -> &'static str {
+        match self {
+            Target::Originals => "deleted_originals",
+            Target::Replica => "deleted_replica",
+            Target::Derived => "deleted_derivatives",
+        }
+    }
+}
+
+/// One S3 object version or delete marker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// Object key.
+    pub key: String,
+    /// S3 version id (`None` or `"null"` on an unversioned bucket).
+    pub version_id: Option<String>,
+    /// `true` for a delete marker.
+    pub delete_marker: bool,
+}
+
+/// One deleted object version, as the audit record lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Deleted {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// S3 version id.
+    pub version_id: Option<String>,
+    /// `true` for a delete marker.
+    pub delete_marker: bool,
+}
+
+/// The output of [`purge`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    /// Which bucket.
+    pub target: Target,
+    /// `{tenant}/{key}`.
+    pub asset: String,
+    /// How many versions and delete markers were deleted (the list is in the audit item).
+    pub deleted: usize,
+    /// `true` when the target is not configured (no replica): nothing to do.
+    #[serde(default)]
+    pub skipped: bool,
+}
+
+/// What a batch invalidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchKind {
+    /// Cache tags `#asset:{tenant}/{key}` (the distribution's `CacheTagConfig`).
+    Tags,
+    /// Wildcard paths `/{tenant}/v{N}/{key}/*`, the fallback.
+    Paths,
+}
+
+/// One `CreateInvalidation` call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Caller reference: `{request_id}-{index}`, so a retried call is the same invalidation.
+    pub caller_reference: String,
+    /// Tags or paths.
+    pub kind: BatchKind,
+    /// The items.
+    pub paths: Vec<String>,
+}
+
+/// A created invalidation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invalidation {
+    /// CloudFront invalidation id.
+    pub id: String,
+    /// Its status (`InProgress`, `Completed`).
+    pub status: String,
+    /// `true` once completed.
+    pub done: bool,
+    /// The caller reference it was created with.
+    pub caller_reference: String,
+    /// How many items it holds.
+    pub paths: usize,
+}
+
+/// The summary [`finish`] returns and stores as the request item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Request id.
+    pub request_id: String,
+    /// What was done.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// Who asked.
+    pub requester: String,
+    /// `{tenant}/{key}` of every asset.
+    pub assets: Vec<String>,
+    /// Object versions and delete markers deleted, all buckets.
+    pub deleted: usize,
+    /// Every invalidation id.
+    pub invalidation_ids: Vec<String>,
+    /// RFC 3339 UTC start.
+    pub started_at: String,
+    /// RFC 3339 UTC end.
+    pub finished_at: String,
+}
+
+/// The audit record of one asset in one request: what was removed and when.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Request id.
+    pub request_id: String,
+    /// `takedown` or `erase`.
+    pub action: String,
+    /// `dmca`, `gdpr` or `tenant`.
+    pub reason: String,
+    /// Who asked.
+    pub requester: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Key.
+    pub key: String,
+    /// `in_progress`, then `taken_down` or `erased`.
+    pub status: String,
+    /// Manifest versions removed.
+    pub versions: Vec<u32>,
+    /// RFC 3339 UTC start.
+    pub started_at: String,
+    /// RFC 3339 UTC end (absent while in progress).
+    pub finished_at: Option<String>,
+    /// Deleted versions and delete markers of the original.
+    pub deleted_originals: Vec<Deleted>,
+    /// Deleted versions and delete markers of the replica.
+    pub deleted_replica: Vec<Deleted>,
+    /// Deleted derivatives.
+    pub deleted_derivatives: Vec<Deleted>,
+    /// CloudFront invalidation ids.
+    pub invalidation_ids: Vec<String>,
+}
+
+/// A bucket whose object versions can be listed and deleted (S3 with versioning).
+pub trait VersionedStore: Send + Sync {
+    /// The bucket's name, for the audit record.
+    fn bucket_name(&self) -> &str;
+
+    /// Every version and delete marker whose key starts with `prefix`.
+    fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>, StoreError>> + Send;
+
+    /// Deletes one version (or delete marker) for good; deleting what is gone succeeds.
+    fn delete_version(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The CDN in front of the derived bucket.
+pub trait Cdn: Send + Sync {
+    /// Creates one invalidation of `paths` (paths, or `#tag` items).
+    fn invalidate(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> impl Future<Output = Result<Invalidation, CdnError>> + Send;
+
+    /// The status of invalidation `id`.
+    fn invalidation(&self, id: &str)
+        -> impl Future<Output = Result<Invalidation, CdnError>> + Send;
+}
+
+/// Where audit records live (a DynamoDB table on AWS).
+pub trait AuditStore: Send + Sync {
+    /// The summary of request `request_id` if it finished.
+    fn finished(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<Summary>, RemovalError>> + Send;
+
+    /// Creates (or keeps) the asset's record of this request, status `in_progress`.
+    fn open(&self, record: &AuditRecord) -> impl Future<Output = Result<(), RemovalError>> + Send;
+
+    /// Appends deletions of `target` to the asset's record of `request_id`.
+    fn append_deleted(
+        &self,
+        asset: &AssetId,
+        request_id: &str,
+        target: Target,
+        deleted: &[Deleted],
+    ) -> impl Future<Output = Result<(), RemovalError>> + Send;
+
+    /// Closes the asset's record: final status, end time, invalidation ids.
+    fn close(
+        &self,
+        asset: &AssetId,
+        request_id: &str,
+        status: Status,
+        finished_at: &str,
+        invalidation_ids: &[String],
+    ) -> impl Future<Output = Result<(), RemovalError>> + Send;
+
+    /// Stores the request summary unless one exists; returns the stored one.
+    fn put_finished(
+        &self,
+        summary: &Summary,
+    ) -> impl Future<Output = Result<Summary, RemovalError>> + Send;
+
+    /// Every record about `asset`, oldest first, deletions deduplicated.
+    fn records(
+        &self,
+        asset: &AssetId,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, RemovalError>> + Send;
+}
+
+/// Request ids are execution names: 1..=80 of `[A-Za-z0-9_-]`.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=80).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A request validated: who, why, what, and the assets named (before any prefix query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    /// What is done.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// Who asked.
+    pub requester: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Named keys (empty with a prefix).
+    pub keys: Vec<String>,
+    /// The prefix of a manifest query.
+    pub prefix: Option<String>,
+}
+
+/// Checks a request; the error says what is wrong, in one line.
+pub fn validate(input: &RemovalInput) -> Result<Validated, RemovalError> {
+    let bad = |m: &str| Err(RemovalError::InvalidRequest(m.to_string()));
+    let reason = match input.reason.as_deref().map(str::trim) {
+        Some("dmca") => Reason::Dmca,
+        Some("gdpr") => Reason::Gdpr,
+        Some("tenant") => Reason::Tenant,
+        Some(other) => {
+            return Err(RemovalError::InvalidRequest(format!(
+                "reason {other:?} is not one of dmca, gdpr, tenant"
+            )))
+        }
+        None => return bad("reason required (dmca, gdpr or tenant)"),
+    };
+    let action = match input.action.as_deref() {
+        None if reason == Reason::Gdpr => Action::Erase,
+        None | Some("takedown") => Action::Takedown,
+        Some("erase") => Action::Erase,
+        Some(other) => {
+            return Err(RemovalError::InvalidRequest(format!(
+                "action {other:?} is not takedown or erase"
+            )))
+        }
+    };
+    let requester = match input.requester.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() && r.len() <= 256 => r.to_string(),
+        Some(r) if !r.is_empty() => return bad("requester over 256 bytes"),
+        _ => return bad("requester required (who asked: an e-mail address or a ticket)"),
+    };
+    let Some(tenant) = input.tenant.as_deref() else {
+        return bad("tenant required");
+    };
+    let mut keys: Vec<String> = input.key.iter().cloned().collect();
+    keys.extend(input.keys.iter().flatten().cloned());
+    let prefix = input.prefix.clone();
+    match (keys.is_empty(), &prefix) {
+        (true, None) => return bad("key, keys or prefix required"),
+        (false, Some(_)) => return bad("give keys or a prefix, not both"),
+        _ => {}
+    }
+    if keys.len() > MAX_ASSETS_PER_REQUEST {
+        return Err(RemovalError::InvalidRequest(format!(
+            "{} keys, over {MAX_ASSETS_PER_REQUEST} per request: split the list",
+            keys.len()
+        )));
+    }
+    if !valid_tenant(tenant) {
+        return Err(RemovalError::InvalidRequest(format!(
+            "tenant {tenant:?} is not a tenant id ([a-z0-9][a-z0-9-]{{0,62}})"
+        )));
+    }
+    // Any stored key may be removed, even one the URL grammar cannot serve (an erasure must
+    // reach every upload): only empty, oversize and control-character keys are refused.
+    for key in keys.iter().chain(prefix.iter()) {
+        if key.is_empty() || key.len() > 1024 || key.chars().any(char::is_control) {
+            return Err(RemovalError::InvalidRequest(format!(
+                "key {key:?} must be 1-1024 bytes without control characters"
+            )));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(Validated {
+        action,
+        reason,
+        requester,
+        tenant: tenant.to_string(),
+        keys,
+        prefix,
+    })
+}
+
+/// Step 1: validate, short-circuit a finished request, resolve the assets, mark the manifest
+/// and open the audit records.
+pub async fn begin<M: ManifestStore, A: AuditStore>(
+    manifest: &M,
+    audit: &A,
+    request_id: &str,
+    input: &RemovalInput,
+    now: &str,
+) -> Result<Begun, RemovalError> {
+    if !valid_request_id(request_id) {
+        return Err(RemovalError::InvalidRequest(format!(
+            "request id {request_id:?} must be 1-80 of [A-Za-z0-9_-]"
+        )));
+    }
+    let v = validate(input)?;
+    let mut begun = Begun {
+        request_id: request_id.to_string(),
+        action: v.action,
+        reason: v.reason,
+        requester: v.requester.clone(),
+        started_at: now.to_string(),
+        already_done: false,
+        assets: Vec::new(),
+    };
+    if let Some(done) = audit.finished(request_id).await? {
+        begun.already_done = true;
+        begun.started_at = done.started_at;
+        return Ok(begun);
+    }
+    let keys = match &v.prefix {
+        None => v.keys.clone(),
+        Some(prefix) => {
+            let keys = keys_with_prefix(manifest, &v.tenant, prefix).await?;
+            if keys.is_empty() {
+                return Err(RemovalError::NotFound(format!("{}/{prefix}*", v.tenant)));
+            }
+            if keys.len() > MAX_ASSETS_PER_REQUEST {
+                return Err(RemovalError::InvalidRequest(format!(
+                    "{} assets match {}/{prefix}, over {MAX_ASSETS_PER_REQUEST} per request: \
+                     use longer prefixes",
+                    keys.len(),
+                    v.tenant
+                )));
+            }
+            keys
+        }
+    };
+    if v.prefix.is_none() {
+        // A typo must not "succeed": at least one named asset must be in the manifest. Named
+        // assets without a version (an upload never processed) are still purged with the rest.
+        let mut known = false;
+        for key in &keys {
+            let asset = AssetId {
+                tenant: v.tenant.clone(),
+                key: key.clone(),
+            };
+            if manifest.latest(&asset).await?.is_some() {
+                known = true;
+                break;
+            }
+        }
+        if !known {
+            return Err(RemovalError::NotFound(format!(
+                "{}/{} (no manifest version)",
+                v.tenant,
+                keys.join(", ")
+            )));
+        }
+    }
+    for key in keys {
+        let asset = AssetId {
+            tenant: v.tenant.clone(),
+            key,
+        };
+        let before = manifest
+            .mark_removed(&asset, v.action.status(), now)
+            .await?;
+        let versions: Vec<u32> = before.iter().map(|r| r.version).collect();
+        audit
+            .open(&AuditRecord {
+                request_id: request_id.to_string(),
+                action: action_name(v.action).to_string(),
+                reason: reason_name(v.reason).to_string(),
+                requester: v.requester.clone(),
+                tenant: asset.tenant.clone(),
+                key: asset.key.clone(),
+                status: "in_progress".to_string(),
+                versions: versions.clone(),
+                started_at: now.to_string(),
+                ..AuditRecord::default()
+            })
+            .await?;
+        begun.assets.push(AssetVersions {
+            tenant: asset.tenant,
+            key: asset.key,
+            versions,
+        });
+    }
+    Ok(begun)
+}
+
+/// The distinct keys of `tenant` starting with `prefix`, from a scan of the manifest.
+async fn keys_with_prefix<M: ManifestStore>(
+    manifest: &M,
+    tenant: &str,
+    prefix: &str,
+) -> Result<Vec<String>, RemovalError> {
+    let mut keys = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = manifest.scan(cursor.as_deref(), 1000).await?;
+        for r in page.records {
+            if r.asset.tenant == tenant && r.asset.key.starts_with(prefix) {
+                keys.insert(r.asset.key);
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(keys.into_iter().collect())
+}
+
+/// `takedown` / `erase`.
+pub fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Takedown => "takedown",
+        Action::Erase => "erase",
+    }
+}
+
+/// `dmca` / `gdpr` / `tenant`.
+pub fn reason_name(r: Reason) -> &'static str {
+    match r {
+        Reason::Dmca => "dmca",
+        Reason::Gdpr => "gdpr",
+        Reason::Tenant => "tenant",
+    }
+}
+
+/// Step 2: deletes every version and delete marker of the asset in one bucket (`store` is
+/// `None` for an unconfigured replica), recording each in the audit item before deleting it,
+/// then lists again to prove nothing is left.
+pub async fn purge<S: VersionedStore, A: AuditStore>(
+    store: Option<&S>,
+    audit: &A,
+    request_id: &str,
+    target: Target,
+    asset: &AssetVersions,
+) -> Result<Purged, RemovalError> {
+    let id = asset.asset();
+    let Some(store) = store else {
+        return Ok(Purged {
+            target,
+            asset: id.id(),
+            deleted: 0,
+            skipped: true,
+        });
+    };
+    let prefixes: Vec<String> = match target {
+        Target::Originals | Target::Replica => vec![id.id()],
+        Target::Derived => asset
+            .versions
+            .iter()
+            .map(|&n| format!("{}/", id.version_prefix(n)))
+            .collect(),
+    };
+    let exact = matches!(target, Target::Originals | Target::Replica);
+    let list = |prefix: String| async move {
+        let mut found = store.list_versions(&prefix).await?;
+        // The originals' listing by prefix also returns longer keys (`a.jpg` and `a.jpg.bak`).
+        if exact {
+            found.retain(|v| v.key == prefix);
+        }
+        Ok::<_, RemovalError>(found)
+    };
+    let mut deleted = 0;
+    for prefix in prefixes {
+        let found = list(prefix.clone()).await?;
+        if found.is_empty() {
+            continue;
+        }
+        let records: Vec<Deleted> = found
+            .iter()
+            .map(|v| Deleted {
+                bucket: store.bucket_name().to_string(),
+                key: v.key.clone(),
+                version_id: v.version_id.clone(),
+                delete_marker: v.delete_marker,
+            })
+            .collect();
+        audit
+            .append_deleted(&id, request_id, target, &records)
+            .await?;
+        for v in &found {
+            store
+                .delete_version(&v.key, v.version_id.as_deref())
+                .await?;
+        }
+        deleted += found.len();
+        let left = list(prefix.clone()).await?;
+        if !left.is_empty() {
+            return Err(RemovalError::PurgeIncomplete(left.len(), prefix));
+        }
+    }
+    Ok(Purged {
+        target,
+        asset: id.id(),
+        deleted,
+        skipped: false,
+    })
+}
+
+/// The cache tag of an asset as an invalidation item: `#asset:{tenant}/{key}`.
+pub fn tag_path(asset: &AssetId) -> String {
+    format!("#{}", asset.cache_tag())
+}
+
+/// The wildcard path of one version's derivatives, as the cache key sees it (the
+/// viewer-request function rewrites the URI to the derivative key): `/{tenant}/v{N}/{key}/*`.
+pub fn wildcard_path(asset: &AssetId, version: u32) -> String {
+    format!("/{}/*", asset.version_prefix(version))
+}
+
+/// Step 3: the invalidation batches of a request: every asset's tag (tag batches of at most
+/// [`MAX_PATHS_PER_BATCH`]) and every version's wildcard path (batches of at most
+/// [`MAX_WILDCARDS_PER_BATCH`]). Caller references are `{request_id}-{index}`.
+pub fn plan(request_id: &str, assets: &[AssetVersions]) -> Vec<Batch> {
+    let tags: Vec<String> = assets.iter().map(|a| tag_path(&a.asset())).collect();
+    let wildcards: Vec<String> = assets
+        .iter()
+        .flat_map(|a| {
+            let id = a.asset();
+            a.versions
+                .iter()
+                .map(move |&n| wildcard_path(&id, n))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut batches = Vec::new();
+    for (kind, items, size) in [
+        (BatchKind::Tags, tags, MAX_PATHS_PER_BATCH),
+        (BatchKind::Paths, wildcards, MAX_WILDCARDS_PER_BATCH),
+    ] {
+        for chunk in items.chunks(size) {
+            batches.push(Batch {
+                caller_reference: format!("{request_id}-{}", batches.len()),
+                kind,
+                paths: chunk.to_vec(),
+            });
+        }
+    }
+    batches
+}
+
+/// Step 4: creates one invalidation.
+pub async fn invalidate<C: Cdn>(cdn: &C, batch: &Batch) -> Result<Invalidation, RemovalError> {
+    if batch.paths.is_empty() {
+        return Err(RemovalError::InvalidRequest(
+            "empty invalidation batch".into(),
+        ));
+    }
+    Ok(cdn
+        .invalidate(&batch.caller_reference, &batch.paths)
+        .await?)
+}
+
+/// Step 5: sets the final status again (a version assigned meanwhile is caught too), closes
+/// every audit item and stores the request summary; a repeat returns the stored summary.
+pub async fn finish<M: ManifestStore, A: AuditStore>(
+    manifest: &M,
+    audit: &A,
+    begun: &Begun,
+    purged: &[Purged],
+    invalidations: &[Invalidation],
+    now: &str,
+) -> Result<Summary, RemovalError> {
+    if let Some(done) = audit.finished(&begun.request_id).await? {
+        return Ok(done);
+    }
+    let status = begun.action.status();
+    let ids: Vec<String> = invalidations.iter().map(|i| i.id.clone()).collect();
+    for a in &begun.assets {
+        let asset = a.asset();
+        manifest.mark_removed(&asset, status, now).await?;
+        audit
+            .close(&asset, &begun.request_id, status, now, &ids)
+            .await?;
+    }
+    let summary = Summary {
+        request_id: begun.request_id.clone(),
+        action: begun.action,
+        reason: begun.reason,
+        requester: begun.requester.clone(),
+        assets: begun.assets.iter().map(|a| a.asset().id()).collect(),
+        deleted: purged.iter().map(|p| p.deleted).sum(),
+        invalidation_ids: ids,
+        started_at: begun.started_at.clone(),
+        finished_at: now.to_string(),
+    };
+    audit.put_finished(&summary).await
+}
+
+pub mod memory;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,408 @@
+//! Unit tests of the removal steps over the in-memory adapters.
+
+use super::memory::{MemoryAudit, MemoryBucket, MemoryCdn};
+use super::task::Removal;
+use super::*;
+use crate::store::memory::MemoryManifest;
+use crate::store::{OriginalInfo, SourceRef, VariantRecord};
+use serde_json::json;
+
+fn input(v: Value) -> RemovalInput {
+    serde_json::from_value(v).expect("input")
+}
+
+use serde_json::Value;
+
+#[test]
+fn requests_are_validated() {
+    let ok = json!({"tenant": "acme", "key": "a.jpg", "reason": "dmca", "requester": "legal@x"});
+    let v = validate(&input(ok.clone())).expect("valid");
+    assert_eq!(v.action, Action::Takedown);
+    assert_eq!(v.keys, vec!["a.jpg".to_string()]);
+
+    let gdpr = json!({"tenant": "acme", "key": "a.jpg", "reason": "gdpr", "requester": "dpo"});
+    assert_eq!(validate(&input(gdpr)).expect("valid").action, Action::Erase);
+
+    let table: Vec<(Value, &str)> = vec![
+        (
+            json!({"tenant": "acme", "key": "a.jpg", "requester": "x"}),
+            "reason required",
+        ),
+        (
+            json!({"tenant": "acme", "key": "a.jpg", "reason": "boredom", "requester": "x"}),
+            "is not one of",
+        ),
+        (
+            json!({"tenant": "acme", "key": "a.jpg", "reason": "dmca"}),
+            "requester required",
+        ),
+        (
+            json!({"key": "a.jpg", "reason": "dmca", "requester": "x"}),
+            "tenant required",
+        ),
+        (
+            json!({"tenant": "Acme!", "key": "a.jpg", "reason": "dmca", "requester": "x"}),
+            "is not a tenant id",
+        ),
+        (
+            json!({"tenant": "acme", "reason": "dmca", "requester": "x"}),
+            "key, keys or prefix",
+        ),
+        (
+            json!({"tenant": "acme", "key": "a", "prefix": "b", "reason": "dmca", "requester": "x"}),
+            "not both",
+        ),
+        (
+            json!({"tenant": "acme", "key": "a\nb", "reason": "dmca", "requester": "x"}),
+            "control characters",
+        ),
+        (
+            json!({"tenant": "acme", "key": "a", "action": "nuke", "reason": "dmca", "requester": "x"}),
+            "not takedown or erase",
+        ),
+    ];
+    for (req, want) in table {
+        match validate(&input(req.clone())) {
+            Err(RemovalError::InvalidRequest(m)) => assert!(m.contains(want), "{req}: {m}"),
+            other => panic!("{req}: {other:?}"),
+        }
+    }
+    assert!(serde_json::from_value::<RemovalInput>(json!({"tenant": "a", "url": "x"})).is_err());
+    assert!(valid_request_id("REQ-2026_11"));
+    assert!(!valid_request_id("has space"));
+    assert!(!valid_request_id(&"x".repeat(81)));
+}
+
+#[test]
+fn batches_stay_inside_the_in_flight_limits() {
+    let assets: Vec<AssetVersions> = (0..40)
+        .map(|i| AssetVersions {
+            tenant: "acme".into(),
+            key: format!("k{i}.jpg"),
+            versions: vec![1, 2, 3],
+        })
+        .collect();
+    let batches = plan("REQ1", &assets);
+    let mut refs = BTreeSet::new();
+    let mut wildcards = 0;
+    let mut tags = 0;
+    for b in &batches {
+        assert!(
+            refs.insert(b.caller_reference.clone()),
+            "duplicate reference"
+        );
+        assert!(!b.paths.is_empty());
+        assert!(b.paths.len() <= MAX_PATHS_PER_BATCH);
+        let w = b.paths.iter().filter(|p| p.ends_with('*')).count();
+        assert!(w <= MAX_WILDCARDS_PER_BATCH, "{w} wildcards in one batch");
+        match b.kind {
+            BatchKind::Tags => assert!(b.paths.iter().all(|p| p.starts_with("#asset:acme/"))),
+            BatchKind::Paths => assert_eq!(w, b.paths.len()),
+        }
+        wildcards += w;
+        tags += b.paths.iter().filter(|p| p.starts_with('#')).count();
+    }
+    assert_eq!(tags, 40);
+    assert_eq!(wildcards, 120);
+    let one = plan("R", &assets[..1]);
+    assert_eq!(one[0].paths, vec!["#asset:acme/k0.jpg".to_string()]);
+    assert_eq!(
+        one[1].paths,
+        vec![
+            "/acme/v1/k0.jpg/*",
+            "/acme/v2/k0.jpg/*",
+            "/acme/v3/k0.jpg/*"
+        ]
+    );
+}
+
+async fn ready_version(m: &MemoryManifest, asset: &AssetId, vid: &str) {
+    let source = SourceRef {
+        bucket: "originals".into(),
+        key: asset.id(),
+        version_id: Some(vid.into()),
+        etag: Some("e".into()),
+        size: 10,
+    };
+    let a = m.assign(asset, &source, "t0").await.expect("assign");
+    let info = OriginalInfo {
+        width: 10,
+        height: 10,
+        format: "png".into(),
+    };
+    let variant = VariantRecord {
+        name: "thumb".into(),
+        derivative: "w160.webp".into(),
+        width: 10,
+        height: 10,
+        bytes: 1,
+        render_ms: 1,
+    };
+    m.mark_ready(asset, a.record.version, &info, &[variant], "t1")
+        .await
+        .expect("ready");
+}
+
+type Stack =
+    Removal<MemoryManifest, MemoryAudit, MemoryBucket, MemoryBucket, MemoryBucket, MemoryCdn>;
+
+fn stack() -> Stack {
+    Removal {
+        manifest: MemoryManifest::new(),
+        audit: MemoryAudit::new(),
+        originals: MemoryBucket::new("originals"),
+        replica: Some(MemoryBucket::new("replica")),
+        derived: MemoryBucket::new("derived"),
+        cdn: MemoryCdn::new(),
+    }
+}
+
+/// Runs the state machine's sequence of steps through the task protocol.
+async fn run(s: &Stack, request_id: &str, req: Value) -> Result<Value, RemovalError> {
+    let begun = s
+        .handle(json!({"step": "begin", "request_id": request_id, "request": req}))
+        .await?;
+    if begun["already_done"] == json!(true) {
+        return Ok(begun);
+    }
+    let mut purged = Vec::new();
+    for asset in begun["assets"].as_array().expect("assets") {
+        let mut per = Vec::new();
+        for target in ["originals", "replica", "derived"] {
+            per.push(
+                s.handle(json!({"step": "purge", "request_id": request_id, "target": target, "asset": asset}))
+                    .await?,
+            );
+        }
+        purged.push(Value::Array(per));
+    }
+    let plan = s
+        .handle(json!({"step": "plan", "request_id": request_id, "assets": begun["assets"]}))
+        .await?;
+    let mut invalidations = Vec::new();
+    for batch in plan["batches"].as_array().expect("batches") {
+        loop {
+            match s
+                .handle(json!({"step": "invalidate", "batch": batch}))
+                .await
+            {
+                Ok(inv) => {
+                    invalidations.push(inv);
+                    break;
+                }
+                Err(e) if e.error_type() == "TooManyInvalidationsInProgress" => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    s.handle(
+        json!({"step": "finish", "begin": begun, "purged": purged, "invalidations": invalidations}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_takedown_removes_every_version_everywhere_and_is_audited_once() {
+    let s = stack();
+    let beach = AssetId {
+        tenant: "acme".into(),
+        key: "photos/beach.jpg".into(),
+    };
+    ready_version(&s.manifest, &beach, "V1").await;
+    ready_version(&s.manifest, &beach, "V2").await;
+    for (bucket, marker) in [
+        (&s.originals, true),
+        (s.replica.as_ref().expect("r"), false),
+    ] {
+        bucket.add("acme/photos/beach.jpg", "V1", false);
+        bucket.add("acme/photos/beach.jpg", "V2", false);
+        if marker {
+            bucket.add("acme/photos/beach.jpg", "DM3", true);
+        }
+        bucket.add("acme/photos/beach.jpg.bak", "B1", false);
+    }
+    for v in [1, 2] {
+        s.derived.add(
+            &format!("acme/v{v}/photos/beach.jpg/w160.webp"),
+            "null",
+            false,
+        );
+    }
+    s.derived
+        .add("acme/v1/photos/beach.jpg.bak/w160.webp", "null", false);
+    s.cdn.refuse_next(3);
+
+    let req = json!({"tenant": "acme", "key": "photos/beach.jpg", "reason": "dmca", "requester": "legal@example.com"});
+    let summary = run(&s, "REQ-1", req.clone()).await.expect("takedown");
+    assert_eq!(summary["deleted"], json!(3 + 2 + 2));
+    assert_eq!(
+        summary["invalidation_ids"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    // Nothing of the asset is left; the neighbour with a longer key is untouched.
+    let keys = |b: &MemoryBucket| b.all().into_iter().map(|v| v.key).collect::<Vec<_>>();
+    assert_eq!(keys(&s.originals), vec!["acme/photos/beach.jpg.bak"]);
+    assert_eq!(
+        keys(s.replica.as_ref().expect("r")),
+        vec!["acme/photos/beach.jpg.bak"]
+    );
+    assert_eq!(
+        keys(&s.derived),
+        vec!["acme/v1/photos/beach.jpg.bak/w160.webp"]
+    );
+    for v in [1, 2] {
+        let rec = s.manifest.get(&beach, v).await.expect("get").expect("rec");
+        assert_eq!(rec.status, Status::TakenDown);
+        assert!(rec.variants.is_empty());
+    }
+    let created = s.cdn.created();
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[0].1, vec!["#asset:acme/photos/beach.jpg"]);
+    assert_eq!(
+        created[1].1,
+        vec!["/acme/v1/photos/beach.jpg/*", "/acme/v2/photos/beach.jpg/*"]
+    );
+
+    let records = s.audit.records(&beach).await.expect("records");
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(
+        (r.reason.as_str(), r.status.as_str()),
+        ("dmca", "taken_down")
+    );
+    assert_eq!(r.versions, vec![1, 2]);
+    assert!(r.finished_at.is_some());
+    assert_eq!(r.deleted_originals.len(), 3);
+    assert!(r
+        .deleted_originals
+        .iter()
+        .any(|d| d.delete_marker && d.version_id.as_deref() == Some("DM3")));
+    assert_eq!(r.deleted_replica.len(), 2);
+    assert_eq!(r.deleted_derivatives.len(), 2);
+    assert_eq!(r.invalidation_ids, vec!["I0".to_string(), "I1".to_string()]);
+
+    // The same request id again: nothing runs, the first summary comes back.
+    s.originals.add("acme/photos/beach.jpg", "V9", false);
+    let again = run(&s, "REQ-1", req).await.expect("repeat");
+    assert_eq!(again["already_done"], json!(true));
+    assert_eq!(s.cdn.created().len(), 2);
+    assert_eq!(s.audit.records(&beach).await.expect("records").len(), 1);
+}
+
+#[tokio::test]
+async fn erasure_by_prefix_marks_erased_and_unknown_prefixes_are_not_found() {
+    let s = stack();
+    for key in ["u/1.jpg", "u/2.jpg", "keep.jpg"] {
+        let a = AssetId {
+            tenant: "acme".into(),
+            key: key.into(),
+        };
+        ready_version(&s.manifest, &a, "V1").await;
+        s.originals.add(&a.id(), "V1", false);
+    }
+    let req =
+        json!({"tenant": "acme", "prefix": "u/", "reason": "gdpr", "requester": "dpo@example.com"});
+    let summary = run(&s, "GDPR-7", req).await.expect("erase");
+    assert_eq!(summary["assets"], json!(["acme/u/1.jpg", "acme/u/2.jpg"]));
+    assert_eq!(summary["action"], json!("erase"));
+    let keep = AssetId {
+        tenant: "acme".into(),
+        key: "keep.jpg".into(),
+    };
+    assert_eq!(
+        s.manifest
+            .get(&keep, 1)
+            .await
+            .expect("get")
+            .map(|r| r.status),
+        Some(Status::Ready)
+    );
+    let gone = AssetId {
+        tenant: "acme".into(),
+        key: "u/1.jpg".into(),
+    };
+    assert_eq!(
+        s.manifest
+            .get(&gone, 1)
+            .await
+            .expect("get")
+            .map(|r| r.status),
+        Some(Status::Erased)
+    );
+    assert_eq!(s.originals.all().len(), 1);
+
+    let none = json!({"tenant": "acme", "prefix": "nothing/", "reason": "dmca", "requester": "x"});
+    let err = run(&s, "R2", none).await.expect_err("not found");
+    assert_eq!(err.error_type(), "NotFound");
+    let invalidations = s.cdn.created().len();
+    let typo = json!({"tenant": "acme", "keys": ["u/1.jpgg"], "reason": "dmca", "requester": "x"});
+    let err = run(&s, "R3", typo).await.expect_err("typo");
+    assert_eq!(err.error_type(), "NotFound");
+    assert_eq!(
+        s.cdn.created().len(),
+        invalidations,
+        "a typo created invalidations"
+    );
+    let bad = json!({"tenant": "acme", "key": "a.jpg", "reason": "dmca", "requester": "x"});
+    let err = run(&s, "bad id!", bad).await.expect_err("bad id");
+    assert_eq!(err.error_type(), "InvalidRequest");
+}
+
+#[test]
+fn error_types_are_the_state_machine_names() {
+    let table = [
+        (
+            RemovalError::Cdn(CdnError::TooManyInProgress("x".into())),
+            "TooManyInvalidationsInProgress",
+        ),
+        (
+            RemovalError::Cdn(CdnError::Throttled("x".into())),
+            "Throttling",
+        ),
+        (RemovalError::Cdn(CdnError::Denied("x".into())), "CdnDenied"),
+        (
+            RemovalError::Store(StoreError::Unavailable("x".into())),
+            "StoreUnavailable",
+        ),
+        (
+            RemovalError::PurgeIncomplete(1, "p".into()),
+            "PurgeIncomplete",
+        ),
+    ];
+    for (e, want) in table {
+        assert_eq!(e.error_type(), want);
+    }
+}
+
+#[test]
+fn the_state_machine_runs_as_many_batches_at_once_as_the_plan_assumes() {
+    let asl: Value =
+        serde_json::from_str(include_str!("../../../statemachine/takedown.asl.json")).expect("asl");
+    let states = &asl["States"];
+    assert_eq!(
+        states["Invalidate"]["MaxConcurrency"],
+        json!(INVALIDATION_CONCURRENCY)
+    );
+    // Every error the CDN adapter can raise for "later" is retried by the invalidation task.
+    let retried: Vec<String> = states["Invalidate"]["ItemProcessor"]["States"]
+        ["CreateInvalidation"]["Retry"]
+        .as_array()
+        .expect("retry")
+        .iter()
+        .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect();
+    for e in [
+        CdnError::TooManyInProgress(String::new()),
+        CdnError::Throttled(String::new()),
+        CdnError::Unavailable(String::new()),
+    ] {
+        let t = RemovalError::Cdn(e).error_type();
+        assert!(retried.iter().any(|r| r == t), "{t} is not retried");
+    }
+    assert_eq!(
+        states["Begin"]["Parameters"]["Payload"]["request_id.$"],
+        json!("$$.Execution.Name")
+    );
+}
