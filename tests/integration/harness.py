@@ -1541,8 +1541,19 @@ class Harness:
         `deleted_originals`, `deleted_replica`, `deleted_derivatives` as lists of JSON strings
         that may repeat an entry after a retried step; `item["deleted"]` holds them parsed and
         deduplicated ({"originals": [...], "replica": [...], "derivatives": [...]}, an entry
-        that does not parse as a JSON object is kept as {"unparsed": text})."""
-        return {it["sk"]: _with_deleted(it) for it in self._query_pk(AUDIT_TABLE, f"{tenant}/{key}")}
+        that does not parse as a JSON object is kept as {"unparsed": text}). The deletions live in
+        chunk items (sk `{request_id}#{attribute}#{digest}`, `entries`), merged here into their
+        request's item as the Rust adapter does; a chunk without its item fails the test."""
+        items = self._query_pk(AUDIT_TABLE, f"{tenant}/{key}")
+        records = {it["sk"]: it for it in items if "#" not in it["sk"]}
+        for it in items:
+            if "#" not in it["sk"]:
+                continue
+            record = records.get(it.get("request_id"))
+            assert record is not None, f"audit chunk {it['sk']} of {tenant}/{key} has no request item"
+            assert it.get("attribute") in ("deleted_originals", "deleted_replica", "deleted_derivatives"), it
+            record.setdefault(it["attribute"], []).extend(it.get("entries") or [])
+        return {sk: _with_deleted(it) for sk, it in records.items()}
 
     def audit_request(self, request_id: str) -> dict[str, Any] | None:
         """The per-request summary item (pk `#request/{id}`, sk `request`), or None."""

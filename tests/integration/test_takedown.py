@@ -440,3 +440,48 @@ def test_unknown_asset_is_not_found(stack: H.Harness):
     assert d["status"] == "FAILED", f"{d['status']} output={d.get('output')!r}"
     assert d.get("error") == "NotFound", f"error {d.get('error')!r} cause {d.get('cause')!r}"
     assert stack.audit_request(rid) is None
+
+
+def test_takedown_of_many_derivatives_and_an_over_long_tag(stack: H.Harness):
+    """An asset with 1,500 stored on-demand renders besides its eight variants: the audit record
+    must list every one of them, more than one 400 KB DynamoDB item holds (so they go into
+    chunk items). In the same request, an asset whose cache tag would be over CloudFront's 256
+    characters: no tag item is sent for it, its wildcard path purges it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tenant = "td-many"
+    big_key = "big/" + "p" * 200 + ".png"  # tag `asset:td-many/big/ppp….png`: 221 characters
+    long_key = "long/" + "q" * 300 + ".png"  # tag over 256 characters
+    ingest(stack, tenant, big_key, PNGS[6].read_bytes())
+    ingest(stack, tenant, long_key, PNGS[7].read_bytes())
+    assert len(f"asset:{tenant}/{big_key}") <= 256 < len(f"asset:{tenant}/{long_key}")
+
+    s3 = stack.s3()
+    extra = [f"{tenant}/v1/{big_key}/w{w}-h{h}-q75.webp" for w in range(1, 51) for h in range(1, 31)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket=H.DERIVED, Key=k, Body=b"x", ContentType="image/webp"),
+                      extra))
+    before_big = {v["key"] for v in stack.object_versions(H.DERIVED, f"{tenant}/v1/{big_key}/")}
+    assert len(before_big) == 8 + 1500, len(before_big)
+
+    inv_before, _ = arm(stack)
+    rid = request_id()
+    request = {"tenant": tenant, "keys": [big_key, long_key], "reason": "tenant", "requester": "ops@example.com"}
+    d = takedown_ok(stack, request, rid, timeout=1200)
+
+    assert_asset_gone(stack, tenant, big_key, [1], "taken_down")
+    assert_asset_gone(stack, tenant, long_key, [1], "taken_down")
+    invs = new_invalidations(stack, inv_before)
+    check_invalidations(invs, rid, {f"#asset:{tenant}/{big_key}", f"/{tenant}/v1/{big_key}/*",
+                                    f"/{tenant}/v1/{long_key}/*"})
+
+    items = stack.audit_items(tenant, big_key)
+    assert list(items) == [rid], list(items)
+    derivs = items[rid]["deleted"]["derivatives"]
+    assert {e["key"] for e in derivs} == before_big, f"{len(derivs)} of {len(before_big)} derivatives audited"
+    raw = [it for it in stack._query_pk(H.AUDIT_TABLE, f"{tenant}/{big_key}") if "#" in it["sk"]]
+    chunks = [it for it in raw if it["attribute"] == "deleted_derivatives"]
+    assert len(chunks) >= 2, f"{len(chunks)} derivative chunk item(s) for {sum(len(json.dumps(e)) for e in derivs)} bytes"
+    out = json.loads(d["output"])
+    assert out["deleted"] == sum(deleted_count(i) for k in (big_key, long_key)
+                                 for i in stack.audit_items(tenant, k).values()), out

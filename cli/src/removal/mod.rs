@@ -14,7 +14,7 @@ mod progress;
 
 use crate::Failure;
 use pixelfront::normalize::{valid_key, valid_tenant};
-use pixelfront::removal::{valid_request_id, validate, RemovalInput, MAX_ASSETS_PER_REQUEST};
+use pixelfront::removal::{request_chunks, valid_request_id, validate, RemovalInput};
 use std::time::Duration;
 
 /// The local stack's default base URL (`pixelfront dev`'s default `--addr`).
@@ -35,8 +35,8 @@ record returned, as JSON.
 
 AWS (--aws): starts the takedown state machine (--state-machine-arn, env \
 PIXELFRONT_TAKEDOWN_ARN) with the execution name = the request id and input \
-{tenant, key|keys|prefix, reason, requester, action}; over 500 keys (or several tenants) are \
-split into executions `{id}-1`, `{id}-2`, … It then follows the execution every 2 s with a \
+{tenant, key|keys|prefix, reason, requester, action}; over 500 keys or 64 KiB of keys (or \
+several tenants) are split into executions `{id}-1`, `{id}-2`, … It then follows the execution every 2 s with a \
 progress line on stderr (step: Begin, PurgeAssets, Plan, Invalidate, Finish; purge tasks \
 done/expected; invalidation batches done/planned; CloudFront TooManyInvalidationsInProgress \
 retries) and prints the summary JSON on stdout. A request id that already ran is never run \
@@ -339,8 +339,9 @@ fn split_asset(arg: &str) -> Result<(String, String), CliError> {
     }
 }
 
-/// The execution inputs of a removal: one per tenant and per [`MAX_ASSETS_PER_REQUEST`] keys,
-/// each checked with the shared validation.
+/// The execution inputs of a removal: one per tenant and per request-sized list of keys
+/// ([`request_chunks`]: at most 500 keys and 64 KiB of them), each checked with the shared
+/// validation.
 fn removal_inputs(args: &RemoveArgs, verb: Verb) -> Result<Vec<RemovalInput>, CliError> {
     let reason = match (&args.reason, verb) {
         (Some(r), _) => Some(r.trim().to_string()),
@@ -377,10 +378,10 @@ fn removal_inputs(args: &RemoveArgs, verb: Verb) -> Result<Vec<RemovalInput>, Cl
         }
         for (tenant, keys) in groups {
             let keys: Vec<String> = keys.into_iter().collect();
-            for chunk in keys.chunks(MAX_ASSETS_PER_REQUEST) {
-                let (key, keys) = match chunk {
+            for chunk in request_chunks(&tenant, &keys) {
+                let (key, keys) = match chunk.as_slice() {
                     [one] => (Some(one.clone()), None),
-                    many => (None, Some(many.to_vec())),
+                    _ => (None, Some(chunk)),
                 };
                 inputs.push(RemovalInput {
                     tenant: Some(tenant.clone()),

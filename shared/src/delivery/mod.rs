@@ -406,6 +406,23 @@ where
                 false
             }
         };
+        if stored {
+            // A takedown may have marked and purged the version while this rendered: its
+            // purge listed the prefix before this object existed, so take it back and answer
+            // as for a removed asset. (Once stored, any later purge lists it: S3 listings are
+            // strongly consistent.)
+            let now = self.manifest.get(&asset, n.asset.version).await?;
+            if matches!(
+                now.map(|r| r.status),
+                Some(Status::TakenDown | Status::Erased) | None
+            ) {
+                self.derived.delete(&derived_key).await.map_err(|e| {
+                    DeliveryError::Unavailable(format!("taking back {derived_key}: {e}"))
+                })?;
+                tracing::info!(key = %derived_key, "removed while rendering: derivative deleted");
+                return Err(DeliveryError::Removed);
+            }
+        }
         Ok(Delivered {
             derived_key,
             cache_tag: asset.cache_tag(),

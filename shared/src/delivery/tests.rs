@@ -401,6 +401,10 @@ impl ObjectStore for Stalled {
     async fn put(&self, _: &str, _: Vec<u8>, _: &PutOptions) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("stalled".into()))
     }
+
+    async fn delete(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("stalled".into()))
+    }
 }
 
 #[tokio::test]
@@ -550,4 +554,50 @@ fn error_statuses_reasons_and_cache_control() {
             (status, reason, cc)
         );
     }
+}
+
+#[tokio::test]
+async fn a_render_that_lands_after_a_takedown_is_taken_back_and_answered_404() {
+    let manifest = std::sync::Arc::new(MemoryManifest::new());
+    let written = std::sync::Arc::new(MemoryObjects::new());
+    let originals = MemoryObjects::new();
+    let original = png(120, 90);
+    originals.insert("acme/race.png", Some("s3v1"), original.clone());
+    let asset = AssetId {
+        tenant: "acme".into(),
+        key: "race.png".into(),
+    };
+    let source = SourceRef {
+        bucket: "originals".into(),
+        key: "acme/race.png".into(),
+        version_id: Some("s3v1".into()),
+        etag: Some(hex_md5(&original)),
+        size: original.len() as u64,
+    };
+    manifest
+        .assign(&asset, &source, "2026-01-01T00:00:00Z")
+        .await
+        .expect("assign");
+    let t = Transformer {
+        originals,
+        replica: None::<MemoryObjects>,
+        derived: crate::store::memory::RemovingObjects {
+            inner: written.clone(),
+            manifest: manifest.clone(),
+            asset: asset.clone(),
+        },
+        manifest: manifest.clone(),
+        policies: MemoryPolicies::new(),
+        config: TransformConfig::default(),
+    };
+    let err = t
+        .serve(&get("/img/acme/v1/race.png?w=64&fmt=png"), NOW)
+        .await
+        .expect_err("removed while rendering");
+    assert_eq!(err.status(), 404);
+    assert!(
+        written.keys().is_empty(),
+        "left behind: {:?}",
+        written.keys()
+    );
 }

@@ -403,11 +403,27 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
         let (info, written, decode_ms) = self
             .render_and_store(&job.asset, job.version, &source.key, version_id)
             .await?;
-        let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
-        let rec = self
-            .manifest
-            .mark_ready(&job.asset, job.version, &info, &records, &now_rfc3339())
-            .await?;
+        let Some(rec) = self
+            .commit_ready(&job.asset, job.version, &info, &written)
+            .await?
+        else {
+            // Taken down or erased while it rendered: what was written is gone again.
+            let status = self
+                .manifest
+                .get(&job.asset, job.version)
+                .await?
+                .map_or(Status::TakenDown, |r| r.status);
+            return Ok(RenderReport {
+                asset: job.asset.clone(),
+                version: job.version,
+                status,
+                skipped: true,
+                original: Some(info),
+                decode_ms,
+                total_ms: started.elapsed().as_millis() as u64,
+                variants: Vec::new(),
+            });
+        };
         Ok(RenderReport {
             asset: rec.asset,
             version: rec.version,
@@ -532,11 +548,42 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
         let (info, written, _) = self
             .render_and_store(asset, version, &asset.id(), version_id)
             .await?;
+        match self.commit_ready(asset, version, &info, &written).await? {
+            Some(_) => Ok(report(BackfillOutcome::Rendered, written.len())),
+            None => Ok(report(BackfillOutcome::Skipped, 0)),
+        }
+    }
+
+    /// Marks `version` `ready` with the variants just written. When the version was taken
+    /// down or erased while it rendered (the manifest refuses `ready`), the objects just
+    /// written are deleted again and `None` is returned: a takedown's purge may have listed
+    /// the version's prefix before they existed, and no pixel of a removed asset may stay.
+    async fn commit_ready(
+        &self,
+        asset: &AssetId,
+        version: u32,
+        info: &OriginalInfo,
+        written: &[WrittenVariant],
+    ) -> Result<Option<VersionRecord>, PipelineError> {
         let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
-        self.manifest
-            .mark_ready(asset, version, &info, &records, &now_rfc3339())
-            .await?;
-        Ok(report(BackfillOutcome::Rendered, records.len()))
+        match self
+            .manifest
+            .mark_ready(asset, version, info, &records, &now_rfc3339())
+            .await
+        {
+            Ok(rec) => Ok(Some(rec)),
+            Err(ManifestError::WrongStatus { status, .. })
+                if status == Status::TakenDown.as_str() || status == Status::Erased.as_str() =>
+            {
+                for w in written {
+                    self.derived.delete(&w.object_key).await?;
+                }
+                tracing::info!(%asset, version, status, deleted = written.len(),
+                    "removed while rendering: written variants deleted");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Step 3 (on error): record the failure. A version that became `ready` meanwhile (a

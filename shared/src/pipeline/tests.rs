@@ -385,3 +385,42 @@ async fn a_backfill_renders_stale_versions_once_and_leaves_the_rest() {
     .expect("step");
     assert_eq!(step["outcome"], "current");
 }
+
+#[tokio::test]
+async fn a_takedown_during_the_render_leaves_no_variant_behind() {
+    let manifest = std::sync::Arc::new(MemoryManifest::new());
+    let written = std::sync::Arc::new(MemoryObjects::new());
+    let a = asset("acme", "race.png");
+    let p = Pipeline::new(
+        MemoryObjects::new(),
+        crate::store::memory::RemovingObjects {
+            inner: written.clone(),
+            manifest: manifest.clone(),
+            asset: a.clone(),
+        },
+        manifest.clone(),
+        BUCKET,
+    );
+    let bytes = png(300, 200);
+    let size = bytes.len() as u64;
+    p.originals.insert("acme/race.png", Some("r1"), bytes);
+    let src = SourceRef {
+        bucket: BUCKET.into(),
+        key: "acme/race.png".into(),
+        version_id: Some("r1".into()),
+        etag: Some("etag-r1".into()),
+        size,
+    };
+    let out = p.process(src).await.expect("process");
+    let report = out.render.expect("the render step ran");
+    assert!(report.skipped);
+    assert_eq!(report.status, Status::TakenDown);
+    assert!(report.variants.is_empty());
+    assert!(
+        written.keys().is_empty(),
+        "left behind: {:?}",
+        written.keys()
+    );
+    let rec = manifest.get(&a, 1).await.expect("get").expect("record");
+    assert_eq!(rec.status, Status::TakenDown);
+}

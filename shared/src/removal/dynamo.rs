@@ -3,10 +3,18 @@
 //! Table layout (partition `pk`, sort `sk`, both strings):
 //! - `pk = "{tenant}/{key}"`, `sk = request_id`: one item per asset and request with
 //!   `request_id`, `action`, `reason`, `requester`, `tenant`, `key`, `status` (`in_progress`,
-//!   then `taken_down`/`erased`), `started_at`, `finished_at`, `versions` (list of numbers),
-//!   `deleted_originals`, `deleted_replica`, `deleted_derivatives` (lists of JSON strings
-//!   `{"bucket","key","version_id","delete_marker"}`, appended before each deletion, so a
-//!   retried step may repeat an entry: readers deduplicate) and `invalidation_ids`;
+//!   then `taken_down`/`erased`), `started_at`, `finished_at`, `versions` (list of numbers) and
+//!   `invalidation_ids`;
+//! - `pk = "{tenant}/{key}"`, `sk = "{request_id}#{attribute}#{digest}"`: the deletions, in
+//!   chunk items of at most [`CHUNK_BYTES`] (an asset may have thousands of stored derivatives,
+//!   more than one 400 KB item holds). `attribute` is `deleted_originals`, `deleted_replica` or
+//!   `deleted_derivatives`, `entries` a list of JSON strings
+//!   `{"bucket","key","version_id","delete_marker"}`, and `digest` the SHA-256 of the chunk's
+//!   entries, so a retried step writes the same item again while a different list (what was
+//!   left after a partial purge) gets an item of its own. Chunks are written before the
+//!   deletions; readers merge them into the record and deduplicate. Request ids never contain
+//!   `#`, so the two kinds of items cannot collide. Lists inside the asset item itself (the
+//!   earlier layout) are still read;
 //! - `pk = "#request/{request_id}"`, `sk = "request"`: the request summary (`record`, JSON),
 //!   written last and only once.
 
@@ -15,9 +23,46 @@ use crate::store::{AssetId, Status};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Most bytes of entries in one chunk item (DynamoDB items hold at most 400 KB).
+pub const CHUNK_BYTES: usize = 300 * 1024;
+
+/// Splits serialized entries into chunks of at most [`CHUNK_BYTES`] (an entry larger than
+/// that, impossible with S3's 1 KB keys, would get a chunk of its own).
+pub fn chunk_entries(entries: Vec<String>) -> Vec<Vec<String>> {
+    let mut chunks = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for e in entries {
+        if !current.is_empty() && bytes + e.len() > CHUNK_BYTES {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += e.len();
+        current.push(e);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+/// The sort key of a chunk item: `{request_id}#{attribute}#{first 16 bytes of the SHA-256 of
+/// the entries, hex}`.
+pub fn chunk_sk(request_id: &str, attribute: &str, entries: &[String]) -> String {
+    let mut h = Sha256::new();
+    for e in entries {
+        h.update((e.len() as u64).to_be_bytes());
+        h.update(e.as_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{request_id}#{attribute}#{hex}")
+}
 
 /// Audit records in a DynamoDB table.
 #[derive(Debug, Clone)]
@@ -69,16 +114,42 @@ fn strings(item: &Item, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn deleted_list(item: &Item, name: &str) -> Result<Vec<Deleted>, RemovalError> {
-    let mut out: Vec<Deleted> = Vec::new();
-    for json in strings(item, name) {
+/// Parses the JSON entries `texts` of attribute `name` into `out`, skipping repeats.
+fn push_deleted(
+    out: &mut Vec<Deleted>,
+    name: &str,
+    texts: Vec<String>,
+) -> Result<(), RemovalError> {
+    for json in texts {
         let d: Deleted = serde_json::from_str(&json)
             .map_err(|e| RemovalError::Audit(format!("malformed {name} entry: {e}")))?;
         if !out.contains(&d) {
             out.push(d);
         }
     }
+    Ok(())
+}
+
+fn deleted_list(item: &Item, name: &str) -> Result<Vec<Deleted>, RemovalError> {
+    let mut out: Vec<Deleted> = Vec::new();
+    push_deleted(&mut out, name, strings(item, name))?;
     Ok(out)
+}
+
+/// Adds a chunk item's entries to `record` (the record of the chunk's request).
+fn merge_chunk(record: &mut AuditRecord, item: &Item) -> Result<(), RemovalError> {
+    let name = get_s(item, "attribute");
+    let list = match name.as_str() {
+        "deleted_originals" => &mut record.deleted_originals,
+        "deleted_replica" => &mut record.deleted_replica,
+        "deleted_derivatives" => &mut record.deleted_derivatives,
+        other => {
+            return Err(RemovalError::Audit(format!(
+                "chunk item with unknown attribute {other:?}"
+            )))
+        }
+    };
+    push_deleted(list, &name, strings(item, "entries"))
 }
 
 /// Parses an asset item.
@@ -166,23 +237,29 @@ impl AuditStore for DynamoAudit {
     ) -> Result<(), RemovalError> {
         let mut entries = Vec::with_capacity(deleted.len());
         for d in deleted {
-            let json = serde_json::to_string(d)
-                .map_err(|e| RemovalError::Audit(format!("serializing: {e}")))?;
-            entries.push(AttributeValue::S(json));
+            entries.push(
+                serde_json::to_string(d)
+                    .map_err(|e| RemovalError::Audit(format!("serializing: {e}")))?,
+            );
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&asset.id()))
-            .key("sk", s(request_id))
-            .update_expression("SET #a = list_append(if_not_exists(#a, :empty), :new)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#a", target.audit_attribute())
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":new", AttributeValue::L(entries))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let attribute = target.audit_attribute();
+        for chunk in chunk_entries(entries) {
+            let sk = chunk_sk(request_id, attribute, &chunk);
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&asset.id()))
+                .item("sk", s(&sk))
+                .item("request_id", s(request_id))
+                .item("attribute", s(attribute))
+                .item(
+                    "entries",
+                    AttributeValue::L(chunk.into_iter().map(AttributeValue::S).collect()),
+                )
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(())
     }
 
@@ -237,6 +314,7 @@ impl AuditStore for DynamoAudit {
 
     async fn records(&self, asset: &AssetId) -> Result<Vec<AuditRecord>, RemovalError> {
         let mut out = Vec::new();
+        let mut chunks: Vec<Item> = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let resp = self
@@ -251,14 +329,108 @@ impl AuditStore for DynamoAudit {
                 .await
                 .map_err(unavailable)?;
             for item in resp.items() {
-                out.push(parse_record(item)?);
+                if get_s(item, "sk").contains('#') {
+                    chunks.push(item.clone());
+                } else {
+                    out.push(parse_record(item)?);
+                }
             }
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
             }
         }
+        for chunk in &chunks {
+            let request = get_s(chunk, "request_id");
+            if let Some(record) = out.iter_mut().find(|r| r.request_id == request) {
+                merge_chunk(record, chunk)?;
+            }
+        }
         out.sort_by(|a, b| a.started_at.cmp(&b.started_at));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_stay_under_the_item_limit_and_lose_nothing() {
+        // 3,000 derivative entries: more than one 400 KB item holds.
+        let entries: Vec<String> = (0..3000)
+            .map(|i| {
+                serde_json::to_string(&Deleted {
+                    bucket: "pixelfront-derived-123456789012".into(),
+                    key: format!("acme/v{}/photos/summer/beach-{i}.jpg/w640-q75.webp", i % 9),
+                    version_id: Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".into()),
+                    delete_marker: false,
+                })
+                .expect("json")
+            })
+            .collect();
+        assert!(entries.iter().map(String::len).sum::<usize>() > 400 * 1024);
+        let chunks = chunk_entries(entries.clone());
+        assert!(chunks.len() >= 2, "{} chunks", chunks.len());
+        for c in &chunks {
+            assert!(c.iter().map(String::len).sum::<usize>() <= CHUNK_BYTES);
+        }
+        assert_eq!(chunks.concat(), entries);
+        assert!(chunk_entries(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn chunk_keys_are_stable_and_distinct() {
+        let a = vec!["x".to_string(), "y".to_string()];
+        let b = vec!["xy".to_string()];
+        let k = chunk_sk("REQ-1", "deleted_derivatives", &a);
+        assert_eq!(
+            k,
+            chunk_sk("REQ-1", "deleted_derivatives", &a),
+            "a retry writes the same item"
+        );
+        assert_ne!(
+            k,
+            chunk_sk("REQ-1", "deleted_derivatives", &b),
+            "lengths are part of the digest"
+        );
+        assert_ne!(k, chunk_sk("REQ-1", "deleted_originals", &a));
+        assert!(k.starts_with("REQ-1#deleted_derivatives#"));
+        assert_eq!(k.len(), "REQ-1#deleted_derivatives#".len() + 32);
+    }
+
+    #[test]
+    fn records_merge_their_chunks() {
+        let entry = |key: &str| {
+            serde_json::to_string(&Deleted {
+                bucket: "b".into(),
+                key: key.into(),
+                version_id: None,
+                delete_marker: false,
+            })
+            .expect("json")
+        };
+        let mut record: Item = HashMap::new();
+        record.insert("sk".into(), s("R1"));
+        record.insert("request_id".into(), s("R1"));
+        let mut rec = parse_record(&record).expect("record");
+        let mut chunk: Item = HashMap::new();
+        chunk.insert("sk".into(), s("R1#deleted_derivatives#00"));
+        chunk.insert("request_id".into(), s("R1"));
+        chunk.insert("attribute".into(), s("deleted_derivatives"));
+        chunk.insert(
+            "entries".into(),
+            AttributeValue::L(vec![s(&entry("a")), s(&entry("b")), s(&entry("a"))]),
+        );
+        merge_chunk(&mut rec, &chunk).expect("merge");
+        merge_chunk(&mut rec, &chunk).expect("merge again");
+        let keys: Vec<&str> = rec
+            .deleted_derivatives
+            .iter()
+            .map(|d| d.key.as_str())
+            .collect();
+        assert_eq!(keys, vec!["a", "b"]);
+        chunk.insert("attribute".into(), s("deleted_everything"));
+        assert!(merge_chunk(&mut rec, &chunk).is_err());
     }
 }

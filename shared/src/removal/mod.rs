@@ -43,8 +43,26 @@ const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_WILDCARDS_PER_BATCH <= 15);
 const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_PATHS_PER_BATCH <= 3000);
 
 /// Most assets one request may cover; larger lists are split into several requests by the CLI
-/// (the state payload carries the asset list, and payloads are capped at 256 KB).
+/// ([`request_chunks`]). The state carries the asset list (payloads are capped at 256 KB), and
+/// each asset costs about 21 history events in the purge map (a Standard execution keeps at
+/// most 25,000).
 pub const MAX_ASSETS_PER_REQUEST: usize = 500;
+
+/// Most bytes of `{tenant}/{key}` one request may name in all: the asset list rides in the
+/// state once (`begin.assets`), so with the version numbers and the counts it stays well under
+/// the 256 KB state payload. The CLI splits longer lists ([`request_chunks`]).
+pub const MAX_ASSET_BYTES_PER_REQUEST: usize = 64 * 1024;
+
+/// Most manifest versions a request of several assets may cover. Each version is one wildcard
+/// path, so this bounds the invalidation batches (1,000 / [`MAX_WILDCARDS_PER_BATCH`] = 143)
+/// and with them the execution's history. A request for a single asset is never refused for
+/// its versions: an asset must always be removable.
+pub const MAX_VERSIONS_PER_REQUEST: usize = 1000;
+
+/// CloudFront's longest cache tag, characters. A longer `asset:{tenant}/{key}` (keys may be
+/// 512 bytes) is never indexed by CloudFront, so it is not sent as a tag item; the asset's
+/// wildcard paths purge it.
+pub const MAX_TAG_CHARS: usize = 256;
 
 /// Why a removal step failed. [`RemovalError::error_type`] is the Lambda `errorType` the state
 /// machine matches.
@@ -287,6 +305,29 @@ pub struct Batch {
     pub paths: Vec<String>,
 }
 
+/// A batch as the state machine carries it: its place in the plan, not its paths (the
+/// `invalidate` step builds the batch again from the asset list, so the state stays small
+/// however many paths a request purges).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRef {
+    /// Index in [`plan`]'s output (0-based).
+    pub index: usize,
+    /// Tags or paths.
+    pub kind: BatchKind,
+    /// How many items the batch holds.
+    pub paths: usize,
+}
+
+impl From<(usize, &Batch)> for BatchRef {
+    fn from((index, b): (usize, &Batch)) -> Self {
+        BatchRef {
+            index,
+            kind: b.kind,
+            paths: b.paths.len(),
+        }
+    }
+}
+
 /// A created invalidation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invalidation {
@@ -505,6 +546,13 @@ pub fn validate(input: &RemovalInput) -> Result<Validated, RemovalError> {
             keys.len()
         )));
     }
+    let bytes = asset_bytes(tenant, &keys);
+    if bytes > MAX_ASSET_BYTES_PER_REQUEST {
+        return Err(RemovalError::InvalidRequest(format!(
+            "the keys take {bytes} bytes, over {MAX_ASSET_BYTES_PER_REQUEST} per request: \
+             split the list"
+        )));
+    }
     if !valid_tenant(tenant) {
         return Err(RemovalError::InvalidRequest(format!(
             "tenant {tenant:?} is not a tenant id ([a-z0-9][a-z0-9-]{{0,62}})"
@@ -529,6 +577,36 @@ pub fn validate(input: &RemovalInput) -> Result<Validated, RemovalError> {
         keys,
         prefix,
     })
+}
+
+/// Bytes of `{tenant}/{key}` over `keys`, as [`MAX_ASSET_BYTES_PER_REQUEST`] counts them.
+pub fn asset_bytes(tenant: &str, keys: &[String]) -> usize {
+    keys.iter().map(|k| tenant.len() + 1 + k.len()).sum()
+}
+
+/// Splits one tenant's keys (sorted, deduplicated) into request-sized lists: at most
+/// [`MAX_ASSETS_PER_REQUEST`] keys and [`MAX_ASSET_BYTES_PER_REQUEST`] bytes each, in order.
+/// The same keys always give the same lists, so a repeated request id finds the same requests.
+pub fn request_chunks(tenant: &str, keys: &[String]) -> Vec<Vec<String>> {
+    let mut chunks: Vec<Vec<String>> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for key in keys {
+        let cost = tenant.len() + 1 + key.len();
+        if !current.is_empty()
+            && (current.len() == MAX_ASSETS_PER_REQUEST
+                || bytes + cost > MAX_ASSET_BYTES_PER_REQUEST)
+        {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(key.clone());
+        bytes += cost;
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 /// Step 1: validate, short-circuit a finished request, resolve the assets, mark the manifest
@@ -567,10 +645,12 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
             if keys.is_empty() {
                 return Err(RemovalError::NotFound(format!("{}/{prefix}*", v.tenant)));
             }
-            if keys.len() > MAX_ASSETS_PER_REQUEST {
+            let bytes = asset_bytes(&v.tenant, &keys);
+            if keys.len() > MAX_ASSETS_PER_REQUEST || bytes > MAX_ASSET_BYTES_PER_REQUEST {
                 return Err(RemovalError::InvalidRequest(format!(
-                    "{} assets match {}/{prefix}, over {MAX_ASSETS_PER_REQUEST} per request: \
-                     use longer prefixes",
+                    "{} assets ({bytes} bytes of keys) match {}/{prefix}, over \
+                     {MAX_ASSETS_PER_REQUEST} assets or {MAX_ASSET_BYTES_PER_REQUEST} bytes per \
+                     request: use longer prefixes",
                     keys.len(),
                     v.tenant
                 )));
@@ -578,27 +658,35 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
             keys
         }
     };
-    if v.prefix.is_none() {
-        // A typo must not "succeed": at least one named asset must be in the manifest. Named
-        // assets without a version (an upload never processed) are still purged with the rest.
-        let mut known = false;
-        for key in &keys {
-            let asset = AssetId {
-                tenant: v.tenant.clone(),
-                key: key.clone(),
-            };
-            if manifest.latest(&asset).await?.is_some() {
-                known = true;
-                break;
-            }
+    // Before anything changes: how many versions the request covers (versions are numbered
+    // 1..=latest), and, for named keys, that at least one is in the manifest, so that a typo
+    // never "succeeds". Named assets without a version (an upload never processed) are still
+    // purged with the rest.
+    let mut versions = 0usize;
+    let mut known = false;
+    for key in &keys {
+        let asset = AssetId {
+            tenant: v.tenant.clone(),
+            key: key.clone(),
+        };
+        if let Some(latest) = manifest.latest(&asset).await? {
+            known = true;
+            versions += latest as usize;
         }
-        if !known {
-            return Err(RemovalError::NotFound(format!(
-                "{}/{} (no manifest version)",
-                v.tenant,
-                keys.join(", ")
-            )));
-        }
+    }
+    if !known && v.prefix.is_none() {
+        return Err(RemovalError::NotFound(format!(
+            "{}/{} (no manifest version)",
+            v.tenant,
+            keys.join(", ")
+        )));
+    }
+    if keys.len() > 1 && versions > MAX_VERSIONS_PER_REQUEST {
+        return Err(RemovalError::InvalidRequest(format!(
+            "the {} assets have {versions} versions, over {MAX_VERSIONS_PER_REQUEST} per request \
+             (one wildcard invalidation each): split the list",
+            keys.len()
+        )));
     }
     for key in keys {
         let asset = AssetId {
@@ -757,10 +845,16 @@ pub fn wildcard_path(asset: &AssetId, version: u32) -> String {
 }
 
 /// Step 3: the invalidation batches of a request: every asset's tag (tag batches of at most
-/// [`MAX_PATHS_PER_BATCH`]) and every version's wildcard path (batches of at most
-/// [`MAX_WILDCARDS_PER_BATCH`]). Caller references are `{request_id}-{index}`.
+/// [`MAX_PATHS_PER_BATCH`]; a tag over [`MAX_TAG_CHARS`] is left to the wildcard paths) and
+/// every version's wildcard path (batches of at most [`MAX_WILDCARDS_PER_BATCH`]). Caller
+/// references are `{request_id}-{index}`. Deterministic: the same request and assets always
+/// give the same batches, which is what lets `invalidate` rebuild one from its index.
 pub fn plan(request_id: &str, assets: &[AssetVersions]) -> Vec<Batch> {
-    let tags: Vec<String> = assets.iter().map(|a| tag_path(&a.asset())).collect();
+    let tags: Vec<String> = assets
+        .iter()
+        .map(|a| tag_path(&a.asset()))
+        .filter(|item| item.chars().count() <= 1 + MAX_TAG_CHARS)
+        .collect();
     let wildcards: Vec<String> = assets
         .iter()
         .flat_map(|a| {
@@ -787,13 +881,29 @@ pub fn plan(request_id: &str, assets: &[AssetVersions]) -> Vec<Batch> {
     batches
 }
 
-/// Step 4: creates one invalidation.
-pub async fn invalidate<C: Cdn>(cdn: &C, batch: &Batch) -> Result<Invalidation, RemovalError> {
-    if batch.paths.is_empty() {
-        return Err(RemovalError::InvalidRequest(
-            "empty invalidation batch".into(),
-        ));
-    }
+/// Step 3 as the state carries it: one [`BatchRef`] per batch of [`plan`].
+pub fn plan_refs(request_id: &str, assets: &[AssetVersions]) -> Vec<BatchRef> {
+    plan(request_id, assets)
+        .iter()
+        .enumerate()
+        .map(BatchRef::from)
+        .collect()
+}
+
+/// Step 4: creates the invalidation of batch `index` of the request's [`plan`].
+pub async fn invalidate<C: Cdn>(
+    cdn: &C,
+    request_id: &str,
+    assets: &[AssetVersions],
+    index: usize,
+) -> Result<Invalidation, RemovalError> {
+    let batches = plan(request_id, assets);
+    let Some(batch) = batches.get(index) else {
+        return Err(RemovalError::InvalidRequest(format!(
+            "invalidation batch {index} of a plan of {}",
+            batches.len()
+        )));
+    };
     Ok(cdn
         .invalidate(&batch.caller_reference, &batch.paths)
         .await?)
@@ -801,11 +911,12 @@ pub async fn invalidate<C: Cdn>(cdn: &C, batch: &Batch) -> Result<Invalidation, 
 
 /// Step 5: sets the final status again (a version assigned meanwhile is caught too), closes
 /// every audit item and stores the request summary; a repeat returns the stored summary.
+/// `deleted` is the sum of the purge steps' counts.
 pub async fn finish<M: ManifestStore, A: AuditStore>(
     manifest: &M,
     audit: &A,
     begun: &Begun,
-    purged: &[Purged],
+    deleted: usize,
     invalidations: &[Invalidation],
     now: &str,
 ) -> Result<Summary, RemovalError> {
@@ -827,7 +938,7 @@ pub async fn finish<M: ManifestStore, A: AuditStore>(
         reason: begun.reason,
         requester: begun.requester.clone(),
         assets: begun.assets.iter().map(|a| a.asset().id()).collect(),
-        deleted: purged.iter().map(|p| p.deleted).sum(),
+        deleted,
         invalidation_ids: ids,
         started_at: begun.started_at.clone(),
         finished_at: now.to_string(),

@@ -5,10 +5,13 @@
 //! - `{"step":"begin","request_id","request":<execution input>}` → [`Begun`];
 //! - `{"step":"purge","request_id","target":"originals"|"replica"|"derived","asset":{..}}` →
 //!   [`Purged`];
-//! - `{"step":"plan","request_id","assets":[..]}` → `{"batches":[Batch..]}`;
-//! - `{"step":"invalidate","batch":Batch}` → [`Invalidation`];
+//! - `{"step":"plan","request_id","assets":[..]}` → `{"batches":[BatchRef..]}` (indices and
+//!   sizes, never the paths);
+//! - `{"step":"invalidate","request_id","index","assets":[..]}` → [`Invalidation`] of batch
+//!   `index` of the plan, built again from the assets;
 //! - `{"step":"invalidation_status","id"}` → [`Invalidation`];
-//! - `{"step":"finish","begin":Begun,"purged":[..],"invalidations":[..]}` → [`Summary`].
+//! - `{"step":"finish","begin":Begun,"purged":[..],"invalidations":[..]}` → [`Summary`]
+//!   (`purged`: the purge map's nested results, each with a `deleted` count).
 
 use super::*;
 use crate::pipeline::now_rfc3339;
@@ -43,8 +46,12 @@ pub enum Step {
     },
     /// Step 4, per batch.
     Invalidate {
-        /// The batch.
-        batch: Batch,
+        /// The execution name.
+        request_id: String,
+        /// The batch's index in the plan.
+        index: usize,
+        /// Every asset (the plan's input).
+        assets: Vec<AssetVersions>,
     },
     /// Step 4's completion check.
     InvalidationStatus {
@@ -55,7 +62,8 @@ pub enum Step {
     Finish {
         /// The output of `begin`.
         begin: Begun,
-        /// Every purge output (nested arrays from the state machine's Map/Parallel flatten).
+        /// Every purge output (nested arrays from the state machine's Map of Parallel), each
+        /// an object with a `deleted` count.
         #[serde(default)]
         purged: Value,
         /// Every invalidation.
@@ -81,16 +89,15 @@ pub struct Removal<M, A, O, R, D, C> {
     pub cdn: C,
 }
 
-/// Collects every [`Purged`] object from nested arrays (Map of Parallel results).
-fn flatten_purged(v: &Value, out: &mut Vec<Purged>) {
+/// The sum of the `deleted` counts in nested arrays of purge results (Map of Parallel).
+fn deleted_count(v: &Value) -> usize {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| flatten_purged(i, out)),
-        Value::Object(_) => {
-            if let Ok(p) = serde_json::from_value::<Purged>(v.clone()) {
-                out.push(p);
-            }
-        }
-        _ => {}
+        Value::Array(items) => items.iter().map(deleted_count).sum(),
+        Value::Object(o) => o
+            .get("deleted")
+            .and_then(Value::as_u64)
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        _ => 0,
     }
 }
 
@@ -144,11 +151,15 @@ where
                 json(serde_json::to_value(out))
             }
             Step::Plan { request_id, assets } => Ok(serde_json::json!({
-                "batches": plan(&request_id, &assets),
+                "batches": plan_refs(&request_id, &assets),
             })),
-            Step::Invalidate { batch } => {
-                json(serde_json::to_value(invalidate(&self.cdn, &batch).await?))
-            }
+            Step::Invalidate {
+                request_id,
+                index,
+                assets,
+            } => json(serde_json::to_value(
+                invalidate(&self.cdn, &request_id, &assets, index).await?,
+            )),
             Step::InvalidationStatus { id } => json(serde_json::to_value(
                 self.cdn
                     .invalidation(&id)
@@ -159,21 +170,17 @@ where
                 begin,
                 purged,
                 invalidations,
-            } => {
-                let mut all = Vec::new();
-                flatten_purged(&purged, &mut all);
-                json(serde_json::to_value(
-                    finish(
-                        &self.manifest,
-                        &self.audit,
-                        &begin,
-                        &all,
-                        &invalidations,
-                        &now_rfc3339(),
-                    )
-                    .await?,
-                ))
-            }
+            } => json(serde_json::to_value(
+                finish(
+                    &self.manifest,
+                    &self.audit,
+                    &begin,
+                    deleted_count(&purged),
+                    &invalidations,
+                    &now_rfc3339(),
+                )
+                .await?,
+            )),
         }
     }
 }

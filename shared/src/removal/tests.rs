@@ -169,10 +169,11 @@ async fn run(s: &Stack, request_id: &str, req: Value) -> Result<Value, RemovalEr
     for asset in begun["assets"].as_array().expect("assets") {
         let mut per = Vec::new();
         for target in ["originals", "replica", "derived"] {
-            per.push(
-                s.handle(json!({"step": "purge", "request_id": request_id, "target": target, "asset": asset}))
-                    .await?,
-            );
+            let out = s
+                .handle(json!({"step": "purge", "request_id": request_id, "target": target, "asset": asset}))
+                .await?;
+            // The state machine keeps only the count (its ResultSelector).
+            per.push(json!({"deleted": out["deleted"]}));
         }
         purged.push(Value::Array(per));
     }
@@ -181,11 +182,10 @@ async fn run(s: &Stack, request_id: &str, req: Value) -> Result<Value, RemovalEr
         .await?;
     let mut invalidations = Vec::new();
     for batch in plan["batches"].as_array().expect("batches") {
+        let step = json!({"step": "invalidate", "request_id": request_id,
+                          "index": batch["index"], "assets": begun["assets"]});
         loop {
-            match s
-                .handle(json!({"step": "invalidate", "batch": batch}))
-                .await
-            {
+            match s.handle(step.clone()).await {
                 Ok(inv) => {
                     invalidations.push(inv);
                     break;
@@ -405,4 +405,232 @@ fn the_state_machine_runs_as_many_batches_at_once_as_the_plan_assumes() {
         states["Begin"]["Parameters"]["Payload"]["request_id.$"],
         json!("$$.Execution.Name")
     );
+    // The state keeps counts and batch indices, never lists that grow with the request.
+    let branches = states["PurgeAssets"]["ItemProcessor"]["States"]["PurgeBuckets"]["Branches"]
+        .as_array()
+        .expect("branches");
+    assert_eq!(branches.len(), 3);
+    for b in branches {
+        let task = &b["States"][b["StartAt"].as_str().expect("start")];
+        assert_eq!(
+            task["ResultSelector"],
+            json!({"deleted.$": "$.Payload.deleted"})
+        );
+    }
+    assert_eq!(
+        states["Invalidate"]["ItemSelector"],
+        json!({"index.$": "$$.Map.Item.Value.index", "request_id.$": "$.begin.request_id",
+               "assets.$": "$.begin.assets"})
+    );
+    let payload = &states["Invalidate"]["ItemProcessor"]["States"]["CreateInvalidation"]
+        ["Parameters"]["Payload"];
+    let task: task::Step = serde_json::from_value(json!({
+        "step": payload["step"],
+        "request_id": "R",
+        "index": 0,
+        "assets": [],
+    }))
+    .expect("the invalidate payload parses");
+    assert!(matches!(task, task::Step::Invalidate { .. }));
+    for field in ["request_id.$", "index.$", "assets.$"] {
+        assert!(payload.get(field).is_some(), "{field} missing: {payload}");
+    }
+}
+
+fn assets_of(n: usize, key_len: usize, versions: u32) -> Vec<AssetVersions> {
+    (0..n)
+        .map(|i| {
+            let mut key = format!("k{i:04}/");
+            while key.len() < key_len {
+                key.push('x');
+            }
+            AssetVersions {
+                tenant: "acme".into(),
+                key,
+                versions: (1..=versions).collect(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn tags_over_cloudfronts_limit_are_left_to_the_wildcards() {
+    let mut assets = assets_of(2, 20, 2);
+    // 512-byte key: `asset:acme/{key}` is far over 256 characters.
+    assets[1].key = format!("long/{}", "y".repeat(507));
+    let batches = plan("R", &assets);
+    let tags: Vec<&String> = batches
+        .iter()
+        .filter(|b| b.kind == BatchKind::Tags)
+        .flat_map(|b| &b.paths)
+        .collect();
+    assert_eq!(tags, vec![&format!("#asset:acme/{}", assets[0].key)]);
+    let wildcards: Vec<&String> = batches
+        .iter()
+        .filter(|b| b.kind == BatchKind::Paths)
+        .flat_map(|b| &b.paths)
+        .collect();
+    assert_eq!(wildcards.len(), 4, "every version of both assets");
+    assert!(wildcards.contains(&&format!("/acme/v2/{}/*", assets[1].key)));
+    // Exactly at the limit is still a tag.
+    let at = "a".repeat(MAX_TAG_CHARS - "asset:acme/".len());
+    let edge = plan(
+        "R",
+        &assets_of(1, 0, 1)
+            .into_iter()
+            .map(|a| AssetVersions {
+                key: at.clone(),
+                ..a
+            })
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(edge[0].paths, vec![format!("#asset:acme/{at}")]);
+    assert_eq!(edge[0].paths[0].len(), 1 + MAX_TAG_CHARS);
+}
+
+#[test]
+fn long_lists_are_split_by_count_and_by_bytes() {
+    let keys = |n: usize, len: usize| -> Vec<String> {
+        assets_of(n, len, 1).into_iter().map(|a| a.key).collect()
+    };
+    // By count: 1,201 short keys -> 500, 500, 201.
+    let short = keys(1201, 10);
+    let chunks = request_chunks("acme", &short);
+    assert_eq!(
+        chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![500, 500, 201]
+    );
+    assert_eq!(chunks.concat(), short, "order kept, nothing lost");
+    // By bytes: 300 keys of 500 bytes (150 KB) -> chunks of at most 64 KiB.
+    let long = keys(300, 500);
+    let chunks = request_chunks("acme", &long);
+    assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+    for c in &chunks {
+        assert!(asset_bytes("acme", c) <= MAX_ASSET_BYTES_PER_REQUEST);
+        assert!(validate(&RemovalInput {
+            tenant: Some("acme".into()),
+            keys: Some(c.clone()),
+            reason: Some("dmca".into()),
+            requester: Some("x".into()),
+            ..RemovalInput::default()
+        })
+        .is_ok());
+    }
+    assert_eq!(chunks.concat(), long);
+    assert_eq!(request_chunks("acme", &long), chunks, "deterministic");
+    assert!(request_chunks("acme", &[]).is_empty());
+    // Unsplit, the same list is refused with the reason.
+    let whole = RemovalInput {
+        tenant: Some("acme".into()),
+        keys: Some(long),
+        reason: Some("dmca".into()),
+        requester: Some("x".into()),
+        ..RemovalInput::default()
+    };
+    match validate(&whole) {
+        Err(RemovalError::InvalidRequest(m)) => assert!(m.contains("bytes"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The takedown state at its largest (the most assets and key bytes a request may name, the
+/// most versions): what `Begin`, the purge map, `Plan` and the invalidation map leave in it,
+/// in the shapes the state machine keeps, stays under Step Functions' 256 KB payload limit,
+/// and so does the payload of each `invalidate` task.
+#[test]
+fn the_largest_request_keeps_the_state_under_256_kb() {
+    const LIMIT: usize = 256 * 1024;
+    let n = MAX_ASSETS_PER_REQUEST;
+    let key_len = MAX_ASSET_BYTES_PER_REQUEST / n - "acme/".len();
+    let per = (MAX_VERSIONS_PER_REQUEST / n) as u32;
+    let assets = assets_of(n, key_len, per);
+    let keys: Vec<String> = assets.iter().map(|a| a.key.clone()).collect();
+    assert!(asset_bytes("acme", &keys) <= MAX_ASSET_BYTES_PER_REQUEST);
+    let rid = "x".repeat(80);
+    let begun = Begun {
+        request_id: rid.clone(),
+        action: Action::Takedown,
+        reason: Reason::Dmca,
+        requester: "r".repeat(256),
+        started_at: "2026-12-06T12:00:00.000Z".into(),
+        already_done: false,
+        assets: assets.clone(),
+    };
+    let purged: Vec<Value> = (0..n)
+        .map(|_| json!([{"deleted": 99999}, {"deleted": 99999}, {"deleted": 99999}]))
+        .collect();
+    let refs = plan_refs(&rid, &assets);
+    let invalidations: Vec<Invalidation> = refs
+        .iter()
+        .map(|r| Invalidation {
+            id: "I2J3K4L5M6N7O8P9Q0R1S2T3U4".into(),
+            status: "Completed".into(),
+            done: true,
+            caller_reference: format!("{rid}-{}", r.index),
+            paths: r.paths,
+        })
+        .collect();
+    let state = json!({
+        "begin": begun,
+        "purged": purged,
+        "plan": {"batches": refs},
+        "invalidations": invalidations,
+    });
+    let size = serde_json::to_vec(&state).expect("json").len();
+    assert!(size < LIMIT * 3 / 4, "state of {size} bytes");
+    let task = json!({"step": "invalidate", "request_id": rid, "index": 0, "assets": assets});
+    let size = serde_json::to_vec(&task).expect("json").len();
+    assert!(size < LIMIT / 2, "invalidate payload of {size} bytes");
+    // And the old shape (every batch's paths in the state) would not have fit.
+    let full = serde_json::to_vec(&plan(&rid, &assets))
+        .expect("json")
+        .len();
+    assert!(full > LIMIT / 2, "{full}");
+}
+
+#[tokio::test]
+async fn a_request_over_the_version_budget_changes_nothing_and_one_asset_is_always_removable() {
+    let s = stack();
+    let old = AssetId {
+        tenant: "acme".into(),
+        key: "avatar.png".into(),
+    };
+    let other = AssetId {
+        tenant: "acme".into(),
+        key: "other.png".into(),
+    };
+    for v in 0..MAX_VERSIONS_PER_REQUEST {
+        ready_version(&s.manifest, &old, &format!("V{v}")).await;
+    }
+    ready_version(&s.manifest, &other, "V1").await;
+    s.originals.add(&old.id(), "V1", false);
+
+    let both = json!({"tenant": "acme", "keys": ["avatar.png", "other.png"], "reason": "dmca", "requester": "x"});
+    let err = run(&s, "R-BOTH", both).await.expect_err("over budget");
+    assert_eq!(err.error_type(), "InvalidRequest");
+    assert!(err.to_string().contains("1001 versions"), "{err}");
+    assert_eq!(
+        s.manifest
+            .get(&old, 1)
+            .await
+            .expect("get")
+            .map(|r| r.status),
+        Some(Status::Ready),
+        "nothing marked"
+    );
+    assert_eq!(s.originals.all().len(), 1, "nothing deleted");
+    assert!(s.audit.records(&old).await.expect("records").is_empty());
+
+    // The asset alone goes through, with every version's wildcard path.
+    let one = json!({"tenant": "acme", "key": "avatar.png", "reason": "dmca", "requester": "x"});
+    let summary = run(&s, "R-ONE", one).await.expect("one asset");
+    assert_eq!(summary["assets"], json!(["acme/avatar.png"]));
+    let wildcards: usize = s
+        .cdn
+        .created()
+        .iter()
+        .map(|(_, paths)| paths.iter().filter(|p| p.ends_with('*')).count())
+        .sum();
+    assert_eq!(wildcards, MAX_VERSIONS_PER_REQUEST);
+    assert!(s.originals.all().is_empty());
 }

@@ -226,6 +226,15 @@ impl ObjectStore for FsObjects {
         let path = self.path_of(key, None)?;
         self.write_atomic(&path, &body)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key, None)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,44 @@ impl ObjectStore for MemoryObjects {
         );
         Ok(())
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.injected_failure()?;
+        self.lock().remove(&(key.to_string(), None));
+        Ok(())
+    }
+}
+
+/// A derived store that takes `asset` down in `manifest` right after each write: the race of
+/// a takedown with a render in flight, for tests (the takedown marks the manifest and its
+/// purge has already listed the prefix when the render's objects land).
+#[derive(Debug)]
+pub struct RemovingObjects<M> {
+    /// Where the objects go (shared, so a test can look at it afterwards).
+    pub inner: std::sync::Arc<MemoryObjects>,
+    /// The manifest the takedown marks.
+    pub manifest: M,
+    /// The asset taken down.
+    pub asset: AssetId,
+}
+
+impl<M: ManifestStore> ObjectStore for RemovingObjects<M> {
+    async fn get(&self, key: &str, version: Option<&str>, max: u64) -> Result<Object, StoreError> {
+        self.inner.get(key, version, max).await
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, opts: &PutOptions) -> Result<(), StoreError> {
+        self.inner.put(key, body, opts).await?;
+        self.manifest
+            .mark_removed(&self.asset, Status::TakenDown, "2026-12-06T00:00:00Z")
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
 }
 
 /// Tenant policies in a `HashMap`; absent tenants get the defaults.

@@ -86,6 +86,11 @@ pub trait ObjectStore: Send + Sync {
         body: Vec<u8>,
         opts: &PutOptions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the current object `key` (on a versioned S3 bucket this adds a delete marker;
+    /// the takedown's purge removes versions for good). Removing what is gone succeeds. Used
+    /// to take back what a render wrote for a version that was removed meanwhile.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Where the tenants' delivery policies live: the table beside the manifest on AWS (the edge
@@ -116,6 +121,10 @@ impl<T: ObjectStore> ObjectStore for Arc<T> {
         opts: &PutOptions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).put(key, body, opts)
+    }
+
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete(key)
     }
 }
 

@@ -141,6 +141,24 @@ impl ObjectStore for S3Objects {
         req.send().await.map_err(|e| map_err(&what, e))?;
         Ok(())
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let what = format!("s3://{}/{key}", self.bucket);
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err(&what, e) {
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
 }
 
 impl crate::removal::VersionedStore for S3Objects {
