@@ -35,10 +35,16 @@ fn transformer() -> Memory {
     }
 }
 
-/// Uploads `bytes` as `{tenant}/{key}` S3 version `vid` and assigns it a manifest version.
-async fn upload(t: &Memory, tenant: &str, key: &str, vid: &str, bytes: &[u8]) -> u32 {
+/// Puts `bytes` into `store` as `{tenant}/{key}` S3 version `vid` and assigns it a version in
+/// `manifest` -> (the asset, its manifest version).
+async fn assign_original<M: ManifestStore>(
+    store: &MemoryObjects,
+    manifest: &M,
+    (tenant, key, vid): (&str, &str, &str),
+    bytes: &[u8],
+) -> (AssetId, u32) {
     let id = format!("{tenant}/{key}");
-    t.originals.insert(&id, Some(vid), bytes.to_vec());
+    store.insert(&id, Some(vid), bytes.to_vec());
     let asset = AssetId {
         tenant: tenant.into(),
         key: key.into(),
@@ -50,11 +56,18 @@ async fn upload(t: &Memory, tenant: &str, key: &str, vid: &str, bytes: &[u8]) ->
         etag: Some(hex_md5(bytes)),
         size: bytes.len() as u64,
     };
-    let a = t
-        .manifest
+    let a = manifest
         .assign(&asset, &source, "2026-01-01T00:00:00Z")
         .await;
-    a.expect("assign").record.version
+    let version = a.expect("assign").record.version;
+    (asset, version)
+}
+
+/// Uploads `bytes` as `{tenant}/{key}` S3 version `vid` and assigns it a manifest version.
+async fn upload(t: &Memory, tenant: &str, key: &str, vid: &str, bytes: &[u8]) -> u32 {
+    assign_original(&t.originals, &t.manifest, (tenant, key, vid), bytes)
+        .await
+        .1
 }
 
 fn get(path_query: &str) -> Incoming<'_> {
@@ -411,23 +424,7 @@ impl ObjectStore for Stalled {
 async fn a_slow_primary_falls_back_to_the_replica_after_the_timeout() {
     let replica = MemoryObjects::new();
     let manifest = MemoryManifest::new();
-    let original = png(80, 80);
-    replica.insert("acme/p.png", Some("s3v1"), original.clone());
-    let asset = AssetId {
-        tenant: "acme".into(),
-        key: "p.png".into(),
-    };
-    let source = SourceRef {
-        bucket: "originals".into(),
-        key: "acme/p.png".into(),
-        version_id: Some("s3v1".into()),
-        etag: Some(hex_md5(&original)),
-        size: original.len() as u64,
-    };
-    manifest
-        .assign(&asset, &source, "2026-01-01T00:00:00Z")
-        .await
-        .expect("assign");
+    assign_original(&replica, &manifest, ("acme", "p.png", "s3v1"), &png(80, 80)).await;
     let t = Transformer {
         originals: Stalled,
         replica: Some(replica),
@@ -561,23 +558,13 @@ async fn a_render_that_lands_after_a_takedown_is_taken_back_and_answered_404() {
     let manifest = std::sync::Arc::new(MemoryManifest::new());
     let written = std::sync::Arc::new(MemoryObjects::new());
     let originals = MemoryObjects::new();
-    let original = png(120, 90);
-    originals.insert("acme/race.png", Some("s3v1"), original.clone());
-    let asset = AssetId {
-        tenant: "acme".into(),
-        key: "race.png".into(),
-    };
-    let source = SourceRef {
-        bucket: "originals".into(),
-        key: "acme/race.png".into(),
-        version_id: Some("s3v1".into()),
-        etag: Some(hex_md5(&original)),
-        size: original.len() as u64,
-    };
-    manifest
-        .assign(&asset, &source, "2026-01-01T00:00:00Z")
-        .await
-        .expect("assign");
+    let (asset, _) = assign_original(
+        &originals,
+        &*manifest,
+        ("acme", "race.png", "s3v1"),
+        &png(120, 90),
+    )
+    .await;
     let t = Transformer {
         originals,
         replica: None::<MemoryObjects>,
