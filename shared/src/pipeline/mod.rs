@@ -403,26 +403,24 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
         let (info, written, decode_ms) = self
             .render_and_store(&job.asset, job.version, &source.key, version_id)
             .await?;
-        let Some(rec) = self
+        let rec = match self
             .commit_ready(&job.asset, job.version, &info, &written)
             .await?
-        else {
+        {
+            Ok(rec) => rec,
             // Taken down or erased while it rendered: what was written is gone again.
-            let status = self
-                .manifest
-                .get(&job.asset, job.version)
-                .await?
-                .map_or(Status::TakenDown, |r| r.status);
-            return Ok(RenderReport {
-                asset: job.asset.clone(),
-                version: job.version,
-                status,
-                skipped: true,
-                original: Some(info),
-                decode_ms,
-                total_ms: started.elapsed().as_millis() as u64,
-                variants: Vec::new(),
-            });
+            Err(status) => {
+                return Ok(RenderReport {
+                    asset: job.asset.clone(),
+                    version: job.version,
+                    status,
+                    skipped: true,
+                    original: Some(info),
+                    decode_ms,
+                    total_ms: started.elapsed().as_millis() as u64,
+                    variants: Vec::new(),
+                })
+            }
         };
         Ok(RenderReport {
             asset: rec.asset,
@@ -549,41 +547,46 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
             .render_and_store(asset, version, &asset.id(), version_id)
             .await?;
         match self.commit_ready(asset, version, &info, &written).await? {
-            Some(_) => Ok(report(BackfillOutcome::Rendered, written.len())),
-            None => Ok(report(BackfillOutcome::Skipped, 0)),
+            Ok(_) => Ok(report(BackfillOutcome::Rendered, written.len())),
+            Err(_) => Ok(report(BackfillOutcome::Skipped, 0)),
         }
     }
 
-    /// Marks `version` `ready` with the variants just written. When the version was taken
-    /// down or erased while it rendered (the manifest refuses `ready`), the objects just
-    /// written are deleted again and `None` is returned: a takedown's purge may have listed
-    /// the version's prefix before they existed, and no pixel of a removed asset may stay.
+    /// Marks `version` `ready` with the variants just written -> `Ok(record)`. When the version
+    /// was taken down or erased while it rendered (the manifest refuses `ready`), the objects
+    /// just written are deleted again -> `Err(that status)`: a takedown's purge may have
+    /// listed the version's prefix before they existed, and no pixel of it may stay.
     async fn commit_ready(
         &self,
         asset: &AssetId,
         version: u32,
         info: &OriginalInfo,
         written: &[WrittenVariant],
-    ) -> Result<Option<VersionRecord>, PipelineError> {
+    ) -> Result<Result<VersionRecord, Status>, PipelineError> {
         let records: Vec<VariantRecord> = written.iter().map(|w| w.variant.clone()).collect();
-        match self
+        let refused = match self
             .manifest
             .mark_ready(asset, version, info, &records, &now_rfc3339())
             .await
         {
-            Ok(rec) => Ok(Some(rec)),
-            Err(ManifestError::WrongStatus { status, .. })
-                if status == Status::TakenDown.as_str() || status == Status::Erased.as_str() =>
-            {
-                for w in written {
-                    self.derived.delete(&w.object_key).await?;
-                }
-                tracing::info!(%asset, version, status, deleted = written.len(),
-                    "removed while rendering: written variants deleted");
-                Ok(None)
+            Ok(rec) => return Ok(Ok(rec)),
+            Err(e) => e,
+        };
+        let removed = match &refused {
+            ManifestError::WrongStatus { status, .. } => {
+                Status::parse(status).filter(|s| matches!(s, Status::TakenDown | Status::Erased))
             }
-            Err(e) => Err(e.into()),
+            _ => None,
+        };
+        let Some(removed) = removed else {
+            return Err(refused.into());
+        };
+        for w in written {
+            self.derived.delete(&w.object_key).await?;
         }
+        tracing::info!(%asset, version, status = removed.as_str(), deleted = written.len(),
+            "removed while rendering: written variants deleted");
+        Ok(Err(removed))
     }
 
     /// Step 3 (on error): record the failure. A version that became `ready` meanwhile (a

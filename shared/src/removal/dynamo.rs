@@ -34,21 +34,7 @@ pub const CHUNK_BYTES: usize = 300 * 1024;
 /// Splits serialized entries into chunks of at most [`CHUNK_BYTES`] (an entry larger than
 /// that, impossible with S3's 1 KB keys, would get a chunk of its own).
 pub fn chunk_entries(entries: Vec<String>) -> Vec<Vec<String>> {
-    let mut chunks = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    let mut bytes = 0;
-    for e in entries {
-        if !current.is_empty() && bytes + e.len() > CHUNK_BYTES {
-            chunks.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        bytes += e.len();
-        current.push(e);
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    chunks
+    super::runs_within(entries, usize::MAX, CHUNK_BYTES, String::len)
 }
 
 /// The sort key of a chunk item: `{request_id}#{attribute}#{first 16 bytes of the SHA-256 of

@@ -2,7 +2,7 @@
 //! first calls, an audit store), for unit tests and as the reference semantics.
 
 use super::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 

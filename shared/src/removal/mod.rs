@@ -27,7 +27,7 @@ pub mod dynamo;
 use crate::normalize::valid_tenant;
 use crate::store::{AssetId, ManifestError, ManifestStore, Status, StoreError};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// Wildcard paths per invalidation batch. With [`INVALIDATION_CONCURRENCY`] batches in flight
@@ -579,34 +579,53 @@ pub fn validate(input: &RemovalInput) -> Result<Validated, RemovalError> {
     })
 }
 
+/// Bytes of `{tenant}/{key}`, as [`MAX_ASSET_BYTES_PER_REQUEST`] counts them.
+fn asset_cost(tenant: &str, key: &str) -> usize {
+    tenant.len() + 1 + key.len()
+}
+
 /// Bytes of `{tenant}/{key}` over `keys`, as [`MAX_ASSET_BYTES_PER_REQUEST`] counts them.
 pub fn asset_bytes(tenant: &str, keys: &[String]) -> usize {
-    keys.iter().map(|k| tenant.len() + 1 + k.len()).sum()
+    keys.iter().map(|k| asset_cost(tenant, k)).sum()
+}
+
+/// Splits `items`, in order, into runs of at most `max_items` items and `max_bytes` of
+/// `cost` each (an item costing more than `max_bytes` gets a run of its own). Deterministic:
+/// the same items always give the same runs.
+pub fn runs_within<T>(
+    items: impl IntoIterator<Item = T>,
+    max_items: usize,
+    max_bytes: usize,
+    cost: impl Fn(&T) -> usize,
+) -> Vec<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    let mut current: Vec<T> = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let c = cost(&item);
+        if !current.is_empty() && (current.len() == max_items || bytes + c > max_bytes) {
+            runs.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(item);
+        bytes += c;
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
 }
 
 /// Splits one tenant's keys (sorted, deduplicated) into request-sized lists: at most
 /// [`MAX_ASSETS_PER_REQUEST`] keys and [`MAX_ASSET_BYTES_PER_REQUEST`] bytes each, in order.
 /// The same keys always give the same lists, so a repeated request id finds the same requests.
 pub fn request_chunks(tenant: &str, keys: &[String]) -> Vec<Vec<String>> {
-    let mut chunks: Vec<Vec<String>> = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    let mut bytes = 0;
-    for key in keys {
-        let cost = tenant.len() + 1 + key.len();
-        if !current.is_empty()
-            && (current.len() == MAX_ASSETS_PER_REQUEST
-                || bytes + cost > MAX_ASSET_BYTES_PER_REQUEST)
-        {
-            chunks.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        current.push(key.clone());
-        bytes += cost;
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    chunks
+    runs_within(
+        keys.iter().cloned(),
+        MAX_ASSETS_PER_REQUEST,
+        MAX_ASSET_BYTES_PER_REQUEST,
+        |k: &String| asset_cost(tenant, k),
+    )
 }
 
 /// Step 1: validate, short-circuit a finished request, resolve the assets, mark the manifest
@@ -638,13 +657,26 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
         begun.started_at = done.started_at;
         return Ok(begun);
     }
-    let keys = match &v.prefix {
-        None => v.keys.clone(),
+    // Before anything changes: each asset's latest version (versions are numbered
+    // 1..=latest), from the prefix query's scan or one read per named key.
+    let latest: Vec<(String, Option<u32>)> = match &v.prefix {
+        None => {
+            let mut latest = Vec::with_capacity(v.keys.len());
+            for key in &v.keys {
+                let asset = AssetId {
+                    tenant: v.tenant.clone(),
+                    key: key.clone(),
+                };
+                latest.push((key.clone(), manifest.latest(&asset).await?));
+            }
+            latest
+        }
         Some(prefix) => {
-            let keys = keys_with_prefix(manifest, &v.tenant, prefix).await?;
-            if keys.is_empty() {
+            let found = keys_with_prefix(manifest, &v.tenant, prefix).await?;
+            if found.is_empty() {
                 return Err(RemovalError::NotFound(format!("{}/{prefix}*", v.tenant)));
             }
+            let keys: Vec<String> = found.keys().cloned().collect();
             let bytes = asset_bytes(&v.tenant, &keys);
             if keys.len() > MAX_ASSETS_PER_REQUEST || bytes > MAX_ASSET_BYTES_PER_REQUEST {
                 return Err(RemovalError::InvalidRequest(format!(
@@ -655,32 +687,24 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
                     v.tenant
                 )));
             }
-            keys
+            found.into_iter().map(|(k, n)| (k, Some(n))).collect()
         }
     };
-    // Before anything changes: how many versions the request covers (versions are numbered
-    // 1..=latest), and, for named keys, that at least one is in the manifest, so that a typo
-    // never "succeeds". Named assets without a version (an upload never processed) are still
-    // purged with the rest.
-    let mut versions = 0usize;
-    let mut known = false;
-    for key in &keys {
-        let asset = AssetId {
-            tenant: v.tenant.clone(),
-            key: key.clone(),
-        };
-        if let Some(latest) = manifest.latest(&asset).await? {
-            known = true;
-            versions += latest as usize;
-        }
-    }
-    if !known && v.prefix.is_none() {
+    // A typo must not "succeed": at least one named key must be in the manifest. Named assets
+    // without a version (an upload never processed) are still purged with the rest.
+    if latest.iter().all(|(_, n)| n.is_none()) {
         return Err(RemovalError::NotFound(format!(
             "{}/{} (no manifest version)",
             v.tenant,
-            keys.join(", ")
+            v.keys.join(", ")
         )));
     }
+    let versions: usize = latest
+        .iter()
+        .filter_map(|(_, n)| *n)
+        .map(|n| n as usize)
+        .sum();
+    let keys: Vec<String> = latest.into_iter().map(|(k, _)| k).collect();
     if keys.len() > 1 && versions > MAX_VERSIONS_PER_REQUEST {
         return Err(RemovalError::InvalidRequest(format!(
             "the {} assets have {versions} versions, over {MAX_VERSIONS_PER_REQUEST} per request \
@@ -720,19 +744,21 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
     Ok(begun)
 }
 
-/// The distinct keys of `tenant` starting with `prefix`, from a scan of the manifest.
+/// The keys of `tenant` starting with `prefix`, each with its highest version, from a scan of
+/// the manifest.
 async fn keys_with_prefix<M: ManifestStore>(
     manifest: &M,
     tenant: &str,
     prefix: &str,
-) -> Result<Vec<String>, RemovalError> {
-    let mut keys = BTreeSet::new();
+) -> Result<BTreeMap<String, u32>, RemovalError> {
+    let mut keys: BTreeMap<String, u32> = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = manifest.scan(cursor.as_deref(), 1000).await?;
         for r in page.records {
             if r.asset.tenant == tenant && r.asset.key.starts_with(prefix) {
-                keys.insert(r.asset.key);
+                let latest = keys.entry(r.asset.key).or_insert(r.version);
+                *latest = (*latest).max(r.version);
             }
         }
         match page.cursor {
@@ -740,7 +766,7 @@ async fn keys_with_prefix<M: ManifestStore>(
             None => break,
         }
     }
-    Ok(keys.into_iter().collect())
+    Ok(keys)
 }
 
 /// `takedown` / `erase`.

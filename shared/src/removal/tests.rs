@@ -6,6 +6,7 @@ use super::*;
 use crate::store::memory::MemoryManifest;
 use crate::store::{OriginalInfo, SourceRef, VariantRecord};
 use serde_json::json;
+use std::collections::BTreeSet;
 
 fn input(v: Value) -> RemovalInput {
     serde_json::from_value(v).expect("input")

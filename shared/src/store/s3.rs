@@ -143,21 +143,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let what = format!("s3://{}/{key}", self.bucket);
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match map_err(&what, e) {
-                StoreError::NotFound(_) => Ok(()),
-                other => Err(other),
-            },
-        }
+        crate::removal::VersionedStore::delete_version(self, key, None).await
     }
 }
 
