@@ -122,9 +122,11 @@ fn main() -> ExitCode {
 
 fn normalize(args: NormalizeArgs) -> Result<(), Failure> {
     // The reason is printed exactly as the edge returns it (edge/normalize.mjs prints the same).
-    let n = pixelfront::normalize_uri(&args.uri, args.accept.as_deref()).map_err(|r| Failure {
-        bare: true,
-        ..Failure::rejected(r)
+    let n = pixelfront_shared::normalize_uri(&args.uri, args.accept.as_deref()).map_err(|r| {
+        Failure {
+            bare: true,
+            ..Failure::rejected(r)
+        }
     })?;
     println!("{}", n.derived_key());
     Ok(())

@@ -3,8 +3,8 @@
 //! print a table.
 
 use crate::Failure;
-use pixelfront::render::{self, RenderConfig, Rendered, Target};
-use pixelfront::Policy;
+use pixelfront_shared::render::{self, RenderConfig, Rendered, Target};
+use pixelfront_shared::Policy;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -61,7 +61,9 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
     let single = args
         .query
         .as_deref()
-        .map(|q| pixelfront::normalize::canonicalize_query(q, None).map_err(Failure::rejected))
+        .map(|q| {
+            pixelfront_shared::normalize::canonicalize_query(q, None).map_err(Failure::rejected)
+        })
         .transpose()?;
     let bytes = read_input(&args.input, &cfg)?;
     std::fs::create_dir_all(&args.out)

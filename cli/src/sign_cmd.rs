@@ -2,7 +2,7 @@
 //! policy, as the edge does). The scheme is in `shared/src/sign.rs` and the README.
 
 use crate::Failure;
-use pixelfront::sign::{self, TenantPolicy};
+use pixelfront_shared::sign::{self, TenantPolicy};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Arguments of `pixelfront sign`.
@@ -49,7 +49,7 @@ fn unix_now() -> u64 {
 /// Prints the signed URI.
 pub fn run_sign(args: SignArgs) -> Result<(), Failure> {
     // Only URLs the edge would accept are worth signing.
-    pixelfront::normalize_uri(&args.uri, None).map_err(|r| Failure {
+    pixelfront_shared::normalize_uri(&args.uri, None).map_err(|r| Failure {
         bare: true,
         ..Failure::rejected(r)
     })?;

@@ -5,8 +5,8 @@
 
 use crate::dev::{new_token, tenants};
 use crate::Failure;
-use pixelfront::normalize::valid_tenant;
-use pixelfront::sign::{valid_kid, TenantPolicy};
+use pixelfront_shared::normalize::valid_tenant;
+use pixelfront_shared::sign::{valid_kid, TenantPolicy};
 use std::path::PathBuf;
 
 /// Arguments of `pixelfront tenant`.

@@ -440,9 +440,14 @@ fn signed_tenant_hotlinks_and_rate_limit() {
         .expect("clock")
         .as_secs()
         + 600;
-    let signed =
-        pixelfront::sign::sign_uri("/img/shop/v1/p.png", "w=160&fmt=webp", "k1", "s3cret", exp)
-            .expect("sign");
+    let signed = pixelfront_shared::sign::sign_uri(
+        "/img/shop/v1/p.png",
+        "w=160&fmt=webp",
+        "k1",
+        "s3cret",
+        exp,
+    )
+    .expect("sign");
     let ok = s.request(
         "GET",
         &signed,

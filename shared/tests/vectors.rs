@@ -2,7 +2,7 @@
 //! normalizer. The CloudFront Function runs the same file (`edge/test/vectors.test.mjs`), so
 //! both implementations agree byte for byte on keys, canonical queries and 400 reasons.
 
-use pixelfront::normalize;
+use pixelfront_shared::normalize;
 use serde_json::Value;
 
 const VECTORS: &str = include_str!("../../tests/vectors/normalize.json");
@@ -53,8 +53,8 @@ fn every_vector_matches() {
 
 #[test]
 fn catalogue_derivative_names_match_spec() {
-    use pixelfront::render::Target;
-    let names: Vec<String> = pixelfront::Policy::get()
+    use pixelfront_shared::render::Target;
+    let names: Vec<String> = pixelfront_shared::Policy::get()
         .variants
         .iter()
         .map(|v| Target::from(v).canonical().derivative_name())

@@ -2,7 +2,7 @@
 //! CloudFront edge cache is for the AWS stack).
 
 use bytes::Bytes;
-use pixelfront::delivery::Delivered;
+use pixelfront_shared::delivery::Delivered;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 

@@ -14,11 +14,11 @@ mod server;
 pub mod tenants;
 
 use crate::Failure;
-use pixelfront::delivery::{TransformConfig, Transformer};
-use pixelfront::pipeline::Pipeline;
-use pixelfront::store::fs::FsObjects;
-use pixelfront::store::sqlite::SqliteManifest;
-use pixelfront::store::{SourceRef, Status};
+use pixelfront_shared::delivery::{TransformConfig, Transformer};
+use pixelfront_shared::pipeline::Pipeline;
+use pixelfront_shared::store::fs::FsObjects;
+use pixelfront_shared::store::sqlite::SqliteManifest;
+use pixelfront_shared::store::{SourceRef, Status};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -75,7 +75,9 @@ pub fn new_token() -> String {
     let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     if random.is_err() {
         let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        bytes.copy_from_slice(&pixelfront::sign::hmac_sha256(seed.as_bytes(), b"token")[..16]);
+        bytes.copy_from_slice(
+            &pixelfront_shared::sign::hmac_sha256(seed.as_bytes(), b"token")[..16],
+        );
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

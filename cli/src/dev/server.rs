@@ -11,10 +11,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pixelfront::delivery::{etag_of, if_none_match, DeliveryError, Incoming, Source};
-use pixelfront::normalize::{valid_key, valid_tenant};
-use pixelfront::pipeline::{now_rfc3339, Action, BackfillOutcome, Job};
-use pixelfront::store::{AssetId, ManifestStore, SourceRef, Status};
+use pixelfront_shared::delivery::{etag_of, if_none_match, DeliveryError, Incoming, Source};
+use pixelfront_shared::normalize::{valid_key, valid_tenant};
+use pixelfront_shared::pipeline::{now_rfc3339, Action, BackfillOutcome, Job};
+use pixelfront_shared::store::{AssetId, ManifestStore, SourceRef, Status};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -644,7 +644,7 @@ impl App {
 
     /// `POST /backfill` (admin): checks every `ready` version against the current catalogue
     /// in the background, [`BACKFILL_CONCURRENCY`] at a time, rendering again those whose
-    /// recorded variants differ ([`pixelfront::pipeline::Pipeline::backfill`]). Answers `202`
+    /// recorded variants differ ([`pixelfront_shared::pipeline::Pipeline::backfill`]). Answers `202`
     /// with `{"run", "total"}`, or `409` with the progress while a backfill runs.
     fn start_backfill(self: &Arc<Self>, req: &Parts) -> Response {
         if !authorized(&req.headers, &self.dev.admin_token) {

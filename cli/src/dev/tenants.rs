@@ -3,8 +3,8 @@
 //! Re-read whenever the file changes, so edits apply without a restart; a tenant without an
 //! entry gets the defaults (no signing, any Referer), as at the edge.
 
-use pixelfront::sign::TenantPolicy;
-use pixelfront::store::{PolicyStore, StoreError};
+use pixelfront_shared::sign::TenantPolicy;
+use pixelfront_shared::store::{PolicyStore, StoreError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! Each verb has two targets: the local stack (`pixelfront dev`, the default: its admin routes
 //! over HTTP with the admin token) and AWS (`--aws`: the Step Functions state machines and the
 //! audit table). Input is checked before anything is sent, with the shared validation the
-//! takedown function applies ([`pixelfront::removal::validate`]), so a bad reason, a missing
+//! takedown function applies ([`pixelfront_shared::removal::validate`]), so a bad reason, a missing
 //! requester or a bad URL exits 2 with one line and changes nothing.
 
 mod aws;
@@ -13,8 +13,8 @@ mod http;
 mod progress;
 
 use crate::Failure;
-use pixelfront::normalize::{valid_key, valid_tenant};
-use pixelfront::removal::{request_chunks, valid_request_id, validate, RemovalInput};
+use pixelfront_shared::normalize::{valid_key, valid_tenant};
+use pixelfront_shared::removal::{request_chunks, valid_request_id, validate, RemovalInput};
 use std::time::Duration;
 
 /// The local stack's default base URL (`pixelfront dev`'s default `--addr`).
@@ -284,7 +284,7 @@ impl Verb {
 
 /// A generated request id: `{verb}-{UTC time}-{8 random hex}`.
 fn generated_id(verb: &str) -> String {
-    let stamp: String = pixelfront::pipeline::now_rfc3339()
+    let stamp: String = pixelfront_shared::pipeline::now_rfc3339()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();

@@ -1,6 +1,6 @@
 //! The four cache-key designs, each replaying every request through its own cache tiers.
 //!
-//! Every request goes through the real `shared` normalizer once ([`pixelfront::normalize`]);
+//! Every request goes through the real `shared` normalizer once ([`pixelfront_shared::normalize`]);
 //! each scenario then derives its cache key:
 //!
 //! | scenario | cache key | origin behind the cache |
@@ -17,7 +17,7 @@
 use super::cache::{key_hash, Served, Tiers};
 use super::pricing::NREGIONS;
 use super::workload::{model_bytes, Render, Request, Sizes};
-use pixelfront::{Canonical, Policy};
+use pixelfront_shared::{Canonical, Policy};
 use std::collections::HashSet;
 
 /// A cache-key design.
@@ -138,7 +138,7 @@ impl Engine {
     /// Replay one request; `measure` is false during the warm-up (caches and the derived
     /// bucket fill, nothing is counted).
     pub fn feed(&mut self, req: &Request, measure: bool) {
-        let normalized = pixelfront::normalize(&req.path, &req.query, Some(req.accept));
+        let normalized = pixelfront_shared::normalize(&req.path, &req.query, Some(req.accept));
         let Ok(n) = normalized else {
             if measure {
                 for s in &mut self.states {

@@ -183,7 +183,7 @@ impl LogReader {
             None | Some("-") => String::new(),
             Some(q) => self.alias(q),
         };
-        let path = if pixelfront::normalize::parse_path(stem).is_ok() {
+        let path = if pixelfront_shared::normalize::parse_path(stem).is_ok() {
             stem.to_string()
         } else {
             self.stats.mapped_paths += 1;
@@ -304,7 +304,7 @@ fn map_path(stem: &str) -> String {
     if key.is_empty() {
         key.push('_');
     }
-    let max = pixelfront::Policy::get().max_key_bytes;
+    let max = pixelfront_shared::Policy::get().max_key_bytes;
     if key.len() > max {
         // Keep the key unique by hashing what does not fit.
         let h = super::cache::key_hash(&[key.as_bytes()]);
@@ -498,7 +498,7 @@ mod tests {
         let long = format!("/{}", "x".repeat(600));
         let mapped = map_path(&long);
         assert!(
-            pixelfront::normalize::parse_path(&mapped).is_ok(),
+            pixelfront_shared::normalize::parse_path(&mapped).is_ok(),
             "{mapped}"
         );
         let text = format!(

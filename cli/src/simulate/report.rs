@@ -139,7 +139,7 @@ fn result(
         lambda_gb_s: gb_s,
         s3_gets: if stores { origin } else { 0.0 } + transforms + uploads,
         s3_puts: if stores { transforms } else { 0.0 }
-            + uploads * pixelfront::Policy::get().variants.len() as f64,
+            + uploads * pixelfront_shared::Policy::get().variants.len() as f64,
         dynamodb_rru: if stores {
             transforms * DDB_RRU_PER_RENDER + manifest_uploads * DDB_RRU_PER_UPLOAD
         } else {

@@ -16,7 +16,7 @@
 
 use super::pricing::NREGIONS;
 use super::rng::{self, mix64, Rng, Zipf};
-use pixelfront::{Canonical, Format, Policy};
+use pixelfront_shared::{Canonical, Format, Policy};
 
 /// `Accept` headers of clients that take AVIF (Chrome, Firefox, Safari 16+).
 const ACCEPT_AVIF: [&str; 3] = [
@@ -572,7 +572,7 @@ mod tests {
         let (mut junk, mut busted) = (0, 0);
         for _ in 0..20_000 {
             let r = g.next_request();
-            let n = pixelfront::normalize(&r.path, &r.query, Some(r.accept));
+            let n = pixelfront_shared::normalize(&r.path, &r.query, Some(r.accept));
             assert!(n.is_ok(), "{}?{} rejected: {:?}", r.path, r.query, n);
             junk += usize::from(r.query.contains("utm_"));
             busted += usize::from(r.query.contains("cb="));

@@ -2,15 +2,15 @@
 //!
 //! Thin by design: read the configuration, size the rayon pool from the memory setting, wire
 //! the S3 and DynamoDB adapters into the shared pipeline, and hand each payload to
-//! [`pixelfront::pipeline::task::handle`]. Errors become the Lambda `errorType` the state
+//! [`pixelfront_shared::pipeline::task::handle`]. Errors become the Lambda `errorType` the state
 //! machine matches: image errors are permanent (caught, recorded as `failed`), store errors
 //! transient (retried with backoff).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use pixelfront::lambda;
-use pixelfront::pipeline::{task, Pipeline, PipelineError};
-use pixelfront::store::dynamo::DynamoManifest;
-use pixelfront::store::s3::{self, S3Objects};
+use pixelfront_shared::lambda;
+use pixelfront_shared::pipeline::{task, Pipeline, PipelineError};
+use pixelfront_shared::store::dynamo::DynamoManifest;
+use pixelfront_shared::store::s3::{self, S3Objects};
 use serde_json::Value;
 
 /// A pipeline error as a Lambda function error.

@@ -2,18 +2,18 @@
 //!
 //! Thin by design: read the configuration, wire the S3 (originals, replica, derived), DynamoDB
 //! (manifest, audit) and CloudFront adapters, and hand each payload to
-//! [`pixelfront::removal::task::Removal::handle`]. Errors become the Lambda `errorType` the
+//! [`pixelfront_shared::removal::task::Removal::handle`]. Errors become the Lambda `errorType` the
 //! state machine matches (`TooManyInvalidationsInProgress` and `Throttling` are retried at
 //! length; `InvalidRequest` fails the execution at once).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use pixelfront::lambda;
-use pixelfront::removal::cloudfront::CloudFront;
-use pixelfront::removal::dynamo::DynamoAudit;
-use pixelfront::removal::task::Removal;
-use pixelfront::removal::RemovalError;
-use pixelfront::store::dynamo::DynamoManifest;
-use pixelfront::store::s3::{self, S3Objects};
+use pixelfront_shared::lambda;
+use pixelfront_shared::removal::cloudfront::CloudFront;
+use pixelfront_shared::removal::dynamo::DynamoAudit;
+use pixelfront_shared::removal::task::Removal;
+use pixelfront_shared::removal::RemovalError;
+use pixelfront_shared::store::dynamo::DynamoManifest;
+use pixelfront_shared::store::s3::{self, S3Objects};
 use serde_json::Value;
 
 /// A removal error as a Lambda function error.

@@ -3,19 +3,19 @@
 //! have (403/404) or could not serve (5xx).
 //!
 //! Thin by design: read the configuration, wire the S3 (primary and replica) and DynamoDB
-//! adapters into [`pixelfront::delivery::Transformer`], and translate between HTTP and
+//! adapters into [`pixelfront_shared::delivery::Transformer`], and translate between HTTP and
 //! [`Transformer::serve`]. Everything it checks and renders is the shared crate's code.
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
-use pixelfront::delivery::{
+use pixelfront_shared::delivery::{
     if_none_match, Delivered, DeliveryError, Incoming, Source, TransformConfig, Transformer,
     FORWARDED_REQUEST_HEADER,
 };
-use pixelfront::lambda;
-use pixelfront::store::dynamo::{DynamoManifest, DynamoPolicies};
-use pixelfront::store::s3::{self, S3Objects};
-use pixelfront::store::{ManifestStore, ObjectStore, PolicyStore};
+use pixelfront_shared::lambda;
+use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
+use pixelfront_shared::store::s3::{self, S3Objects};
+use pixelfront_shared::store::{ManifestStore, ObjectStore, PolicyStore};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Largest image answered in the response body: Lambda's buffered payload is 6 MB and a
@@ -209,8 +209,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixelfront::store::memory::{MemoryManifest, MemoryObjects, MemoryPolicies};
-    use pixelfront::store::{AssetId, SourceRef};
+    use pixelfront_shared::store::memory::{MemoryManifest, MemoryObjects, MemoryPolicies};
+    use pixelfront_shared::store::{AssetId, SourceRef};
 
     type Memory =
         Transformer<MemoryObjects, MemoryObjects, MemoryObjects, MemoryManifest, MemoryPolicies>;
