@@ -4,7 +4,6 @@
 //! request the edge would answer with 400, or bad command-line usage); 1 anything else (an
 //! unreadable file, an unwritable output folder). Errors go to stderr; nothing panics on input.
 
-mod dev;
 mod removal;
 mod render_cmd;
 mod sign_cmd;
@@ -36,8 +35,9 @@ enum Command {
     /// Check a request URL against a tenant policy as the edge does: `ok`, or exit 2 with the
     /// 403 reason.
     Verify(sign_cmd::VerifyArgs),
-    /// The local stack: the whole system on one machine, no AWS.
-    Dev(dev::DevArgs),
+    /// Run the local stack: the whole system on one machine, no AWS (uploads, rendering, image
+    /// serving with the edge's checks, takedown, backfill, metrics).
+    Dev(pixelfront_local::LocalStackArgs),
     /// Manage the local stack's tenants: signing keys, signing on/off, allowed Referers.
     Tenant(tenant_cmd::TenantArgs),
     /// Take assets down (DMCA, tenant request): originals, replicas and derivatives deleted,
@@ -100,7 +100,10 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign_cmd::run_sign(args),
         Command::Verify(args) => sign_cmd::run_verify(args),
         Command::Simulate(args) => simulate::run(*args),
-        Command::Dev(args) => dev::run(args),
+        Command::Dev(args) => pixelfront_local::run(args).map_err(|e| match e {
+            pixelfront_local::LocalError::Rejected(m) => Failure::rejected(m),
+            pixelfront_local::LocalError::Io(m) => Failure::io(m),
+        }),
         Command::Tenant(args) => tenant_cmd::run(args),
         Command::Takedown(args) => removal::run_remove(args, removal::Verb::Takedown),
         Command::Erase(args) => removal::run_remove(args, removal::Verb::Erase),

@@ -3,7 +3,7 @@
 //! every change without a restart. The file has the same shape as the tenants file the AWS
 //! load files are generated from (`edge/gen-tenants.mjs`).
 
-use crate::dev::{new_token, tenants};
+use pixelfront_local::{new_token, tenants};
 use crate::Failure;
 use pixelfront_shared::normalize::valid_tenant;
 use pixelfront_shared::sign::{valid_kid, TenantPolicy};

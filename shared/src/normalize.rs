@@ -83,6 +83,25 @@ impl Canonical {
         };
         format!("{stem}.{}", self.fmt.as_str())
     }
+
+    /// The canonical request a derivative name stands for (`w320-q80.webp` → `fmt=webp`,
+    /// `q=80`, `w=320`): the inverse of [`Canonical::derivative_name`], through the same
+    /// normalization as a request; `None` for a name it never produces.
+    pub fn from_derivative_name(name: &str) -> Option<Canonical> {
+        let (stem, fmt) = name.rsplit_once('.')?;
+        let mut query = format!("fmt={fmt}");
+        if stem != "orig" {
+            for part in stem.split('-') {
+                let (param, value) = part.split_at_checked(1)?;
+                if !matches!(param, "w" | "h" | "q") {
+                    return None;
+                }
+                query.push_str(&format!("&{param}={value}"));
+            }
+        }
+        let canonical = canonicalize_query(&query, None).ok()?;
+        (canonical.derivative_name() == name).then_some(canonical)
+    }
 }
 
 /// A fully normalized request.
@@ -398,6 +417,19 @@ mod tests {
             (c(Format::Avif, None, Some(96), Some(60)), "h96-q60.avif"),
         ] {
             assert_eq!(canonical.derivative_name(), want);
+            assert_eq!(Canonical::from_derivative_name(want), Some(canonical));
+        }
+        for never in [
+            "w320.gif",
+            "w321.webp",
+            "q80-w320.webp",
+            "orig.webp",
+            "x1.png",
+            "w.png",
+            "w320",
+            "é.png",
+        ] {
+            assert_eq!(Canonical::from_derivative_name(never), None, "{never}");
         }
     }
 

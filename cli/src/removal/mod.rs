@@ -24,19 +24,21 @@ const DEFAULT_LOCAL: &str = "http://127.0.0.1:8080";
 pub const TAKEDOWN_HELP: &str = "\
 Take assets down (a DMCA notice, a tenant's request): every version's original, its replica \
 and every derivative deleted, the CDN purged, the manifest marked `taken_down` (nothing of the \
-asset is served or rendered again), and an audit record written (SPEC §9).
+asset is served or rendered again), and an audit record written (docs/takedown.md).
 
 The TENANT/KEY arguments are `<tenant>/<key>`, one or more (one tenant or several). With --prefix, a single \
-`<tenant>/<key prefix>`: every asset of the tenant whose key starts with the prefix (AWS only).
+`<tenant>/<key prefix>`: every asset of the tenant whose key starts with the prefix.
 
-Local stack (the default): one `POST /takedown/{tenant}/{key}` per key to --local with the \
-admin token; with several keys the request ids are `{id}-1`, `{id}-2`, … Prints each audit \
-record returned, as JSON.
+Both targets run the same steps with the same input and answer the same summary; over 500 \
+keys or 64 KiB of keys (or several tenants) are split into requests `{id}-1`, `{id}-2`, …
+
+Local stack (the default): `POST /takedown` to --local with the admin token and the input \
+{request_id, tenant, key|keys|prefix, reason, requester}; the local stack runs every step \
+in-process (its in-memory cache is its CDN) and answers the summary, printed as JSON.
 
 AWS (--aws): starts the takedown state machine (--state-machine-arn, env \
 PIXELFRONT_TAKEDOWN_ARN) with the execution name = the request id and input \
-{tenant, key|keys|prefix, reason, requester, action}; over 500 keys or 64 KiB of keys (or \
-several tenants) are split into executions `{id}-1`, `{id}-2`, … It then follows the execution every 2 s with a \
+{tenant, key|keys|prefix, reason, requester, action}. It then follows the execution every 2 s with a \
 progress line on stderr (step: Begin, PurgeAssets, Plan, Invalidate, Finish; purge tasks \
 done/expected; invalidation batches done/planned; CloudFront TooManyInvalidationsInProgress \
 retries) and prints the summary JSON on stdout. A request id that already ran is never run \
@@ -56,8 +58,8 @@ Erase assets (GDPR Art. 17): like `takedown` (every version's original, replica 
 derivatives deleted, the CDN purged, an audit record written), with the manifest marked \
 `erased`. --reason defaults to gdpr.
 
-The TENANT/KEY arguments are `<tenant>/<key>`, one or more; with --prefix, a single `<tenant>/<key prefix>` \
-(AWS only). Local stack (the default): `POST /erase/{tenant}/{key}` per key. AWS (--aws): the \
+The TENANT/KEY arguments are `<tenant>/<key>`, one or more; with --prefix, a single `<tenant>/<key prefix>`. \
+Local stack (the default): `POST /erase` with the input, as for takedown. AWS (--aws): the \
 takedown state machine with action `erase`, followed to its end as for `takedown`.
 
 Exit codes: 0 done; 2 rejected input; 1 unreachable, AWS error or failed execution.";
@@ -212,7 +214,7 @@ pub struct RemoveArgs {
     #[arg(long, value_name = "ID")]
     request_id: Option<String>,
     /// The single argument is `<tenant>/<key prefix>`: every asset whose key starts with it
-    /// (a manifest query; AWS only).
+    /// (a manifest query).
     #[arg(long)]
     prefix: bool,
     /// The takedown state machine (with --aws).
@@ -288,7 +290,7 @@ fn generated_id(verb: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    let token = crate::dev::new_token();
+    let token = pixelfront_local::new_token();
     format!("{verb}-{stamp}-{}", &token[..8.min(token.len())])
 }
 
@@ -423,53 +425,32 @@ pub fn run_remove(args: RemoveArgs, verb: Verb) -> Result<(), Failure> {
         ))
         .map_err(Failure::from);
     }
-    if args.prefix {
-        return Err(CliError::Usage(
-            "--prefix is a manifest query of the AWS workflow: the local stack removes named keys \
-             only (pass --aws, or list the keys)"
-                .into(),
-        )
-        .into());
-    }
     let ep = args.target.endpoint()?;
     let token = args.target.token()?;
-    let mut assets: Vec<(String, String)> = Vec::new();
-    for input in &inputs {
-        let tenant = input.tenant.clone().unwrap_or_default();
-        for key in input.key.iter().chain(input.keys.iter().flatten()) {
-            if !valid_key(key) {
-                return Err(CliError::Usage(format!(
-                    "key {key:?}: the local stack stores only keys of [A-Za-z0-9._~-] segments \
-                     joined by /"
-                ))
-                .into());
-            }
-            assets.push((tenant.clone(), key.clone()));
-        }
-    }
     let id = request_id(args.request_id.as_deref(), verb.name())?;
-    let names = numbered(&id, assets.len())?;
-    let (reason, requester) = (
-        inputs[0].reason.clone().unwrap_or_default(),
-        inputs[0].requester.clone().unwrap_or_default(),
-    );
+    let names = numbered(&id, inputs.len())?;
+    let several = inputs.len() > 1;
     let mut first_error: Option<CliError> = None;
-    for ((tenant, key), name) in assets.iter().zip(names) {
-        let body = serde_json::json!({
-            "reason": reason,
-            "requester": requester.trim(),
-            "request_id": name,
-        });
-        let path = format!("/{}/{tenant}/{key}", verb.name());
+    for (input, name) in inputs.iter().zip(names) {
+        let what = match (&input.key, &input.prefix) {
+            (Some(key), _) => format!("{}/{key}", input.tenant.as_deref().unwrap_or_default()),
+            (None, Some(prefix)) => {
+                format!("{}/{prefix}*", input.tenant.as_deref().unwrap_or_default())
+            }
+            _ => format!("request {name}"),
+        };
+        let mut body = serde_json::json!(input);
+        body["request_id"] = serde_json::json!(name);
+        let path = format!("/{}", verb.name());
         let result = http::request(&ep, "POST", &path, token, Some(body.to_string().as_bytes()))
-            .and_then(|r| answer(r, &format!("{tenant}/{key}")))
-            .and_then(|record| same_request(record, &name, verb, tenant, key));
+            .and_then(|r| answer(r, &what))
+            .and_then(|summary| same_request(summary, &name, verb, input));
         match result {
-            Ok(record) => println!("{record:#}"),
+            Ok(summary) => println!("{summary:#}"),
             Err(e @ (CliError::Unreachable(_) | CliError::Usage(_))) => return Err(e.into()),
-            Err(e) if assets.len() == 1 => return Err(e.into()),
+            Err(e) if !several => return Err(e.into()),
             Err(e) => {
-                // The others are still removed; the exit code tells that one was not.
+                // The other requests still run; the exit code tells that one did not.
                 eprintln!("pixelfront: {e}");
                 first_error.get_or_insert(e);
             }
@@ -484,24 +465,40 @@ pub fn run_remove(args: RemoveArgs, verb: Verb) -> Result<(), Failure> {
     }
 }
 
-/// Checks that the record the server returned is about this asset and action: the server
-/// answers the first record of a repeated request id, whatever the asset.
+/// Checks that the summary the server returned is about this request's assets and action: a
+/// repeated request id answers the first request's summary, whatever it was about.
 fn same_request(
-    record: serde_json::Value,
+    summary: serde_json::Value,
     name: &str,
     verb: Verb,
-    tenant: &str,
-    key: &str,
+    input: &RemovalInput,
 ) -> Result<serde_json::Value, CliError> {
-    let field = |k: &str| record.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-    if (field("tenant"), field("key"), field("action")) == (tenant, key, verb.name()) {
-        return Ok(record);
+    let action = summary
+        .get("action")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let assets: Vec<&str> = summary
+        .get("assets")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let tenant = input.tenant.as_deref().unwrap_or_default();
+    let named = input.key.iter().chain(input.keys.iter().flatten());
+    let covered = named
+        .map(|k| format!("{tenant}/{k}"))
+        .all(|id| assets.contains(&id.as_str()));
+    let prefix_ok = input.prefix.as_ref().is_none_or(|p| {
+        assets
+            .iter()
+            .all(|a| a.starts_with(&format!("{tenant}/{p}")))
+    });
+    if action == verb.name() && covered && prefix_ok {
+        return Ok(summary);
     }
     Err(CliError::Rejected(format!(
-        "request id {name} was already used for the {} of {}/{}: choose another --request-id",
-        field("action"),
-        field("tenant"),
-        field("key")
+        "request id {name} was already used for the {action} of {}: choose another --request-id",
+        assets.join(", ")
     )))
 }
 
@@ -622,17 +619,10 @@ pub fn run_audit(args: AuditArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A few lines about one audit record, from either shape: the AWS record
-/// (`deleted_originals`, `deleted_replica`, `deleted_derivatives`, `invalidation_ids`) or the
-/// local stack's (`deleted_original_versions`, `deleted_derivatives`,
-/// `cache_entries_purged`).
+/// A few lines about one audit record (the same shape on AWS and on the local stack).
 fn summary_lines(r: &serde_json::Value) -> String {
     let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-    let count = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| r.get(*k).and_then(|v| v.as_array()).map(|a| a.len()))
-            .unwrap_or(0)
-    };
+    let count = |k: &str| r.get(k).and_then(|v| v.as_array()).map_or(0, Vec::len);
     let versions: Vec<String> = r
         .get("versions")
         .and_then(|v| v.as_array())
@@ -667,18 +657,12 @@ fn summary_lines(r: &serde_json::Value) -> String {
     ));
     out.push_str(&format!(
         "  deleted: {} original versions, {} replica versions, {} derivatives\n",
-        count(&["deleted_originals", "deleted_original_versions"]),
-        count(&["deleted_replica"]),
-        count(&["deleted_derivatives"])
+        count("deleted_originals"),
+        count("deleted_replica"),
+        count("deleted_derivatives")
     ));
     if invalidations.is_empty() {
-        if let Some(n) = r.get("cache_entries_purged").and_then(|v| v.as_u64()) {
-            out.push_str(&format!(
-                "  local cache entries purged: {n} (no CDN invalidation locally)\n"
-            ));
-        } else {
-            out.push_str("  invalidations: none\n");
-        }
+        out.push_str("  invalidations: none\n");
     } else {
         out.push_str(&format!("  invalidations: {}\n", invalidations.join(", ")));
     }
@@ -802,7 +786,7 @@ mod tests {
     }
 
     #[test]
-    fn summaries_of_both_record_shapes() {
+    fn audit_summaries() {
         let aws = serde_json::json!({
             "request_id": "R1", "action": "takedown", "reason": "dmca", "requester": "x",
             "tenant": "acme", "key": "a.jpg", "status": "taken_down", "versions": [1, 2],
@@ -814,14 +798,7 @@ mod tests {
         assert!(text.starts_with("R1  takedown (dmca) requested by x: acme/a.jpg versions [1,2], status taken_down\n"), "{text}");
         assert!(text.contains("2 original versions, 1 replica versions, 3 derivatives"));
         assert!(text.contains("invalidations: I1, I2"));
-        let local = serde_json::json!({
-            "request_id": "R2", "action": "erase", "reason": "gdpr", "requester": "admin",
-            "tenant": "acme", "key": "b", "status": "erased", "versions": [1],
-            "started_at": "s", "finished_at": "f", "deleted_original_versions": ["v1"],
-            "deleted_derivatives": ["d1", "d2"], "cache_entries_purged": 4
-        });
-        let text = summary_lines(&local);
-        assert!(text.contains("1 original versions, 0 replica versions, 2 derivatives"));
-        assert!(text.contains("local cache entries purged: 4"));
+        let none = serde_json::json!({"request_id": "R2", "deleted_originals": [{}]});
+        assert!(summary_lines(&none).contains("invalidations: none"));
     }
 }

@@ -3,14 +3,14 @@
 //! have (403/404) or could not serve (5xx).
 //!
 //! Thin by design: read the configuration, wire the S3 (primary and replica) and DynamoDB
-//! adapters into [`pixelfront_shared::delivery::Transformer`], and translate between HTTP and
-//! [`Transformer::serve`]. Everything it checks and renders is the shared crate's code.
+//! adapters into [`pixelfront_shared::delivery::Transformer`], and hand each request to [`Transformer::serve`]
+//! and the shared HTTP mapping ([`pixelfront_shared::delivery::http`]), the one the local stack
+//! answers with too. Everything it checks, renders and answers is the shared crate's code.
 
-use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use pixelfront_shared::delivery::http::{self as mapping, HttpResponse};
 use pixelfront_shared::delivery::{
-    if_none_match, Delivered, DeliveryError, Incoming, Source, TransformConfig, Transformer,
-    FORWARDED_REQUEST_HEADER,
+    DeliveryError, Incoming, Source, TransformConfig, Transformer, FORWARDED_REQUEST_HEADER,
 };
 use pixelfront_shared::lambda;
 use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
@@ -23,73 +23,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// renders are stored and the viewer is sent to fetch them again, from the bucket.
 const MAX_INLINE_BYTES: usize = 4_400_000;
 
-fn text(status: u16, cache_control: &str, body: String) -> Response<Body> {
-    let mut resp = Response::new(Body::Text(body));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if let Ok(v) = header::HeaderValue::from_str(cache_control) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
-    resp
-}
-
-fn error_response(e: &DeliveryError) -> Response<Body> {
-    match e {
-        DeliveryError::Unavailable(_) | DeliveryError::Internal(_) => {
-            tracing::error!(status = e.status(), error = %e, "request failed");
-        }
-        _ => tracing::info!(status = e.status(), error = %e, "request refused"),
-    }
-    text(e.status(), e.cache_control(), e.reason())
-}
-
-fn image_response(d: Delivered, head: bool, not_modified: bool) -> Response<Body> {
-    let status = if not_modified {
-        StatusCode::NOT_MODIFIED
-    } else {
-        StatusCode::OK
-    };
-    let body = if head || not_modified {
+/// The shared mapping's response as a Function URL response: text stays text, an image
+/// travels as binary (base64 on the wire), an empty body is empty.
+fn to_lambda(resp: HttpResponse) -> Response<Body> {
+    let (parts, bytes) = resp.into_parts();
+    let is_text = parts
+        .headers
+        .get(lambda_http::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/") || t.starts_with("application/json"));
+    let body = if bytes.is_empty() {
         Body::Empty
+    } else if is_text {
+        Body::Text(String::from_utf8_lossy(&bytes).into_owned())
     } else {
-        Body::Binary(d.bytes)
+        Body::Binary(bytes.to_vec())
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(d.content_type),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static(d.cache_control),
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&d.etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Ok(v) = header::HeaderValue::from_str(&d.cache_tag) {
-        h.insert("x-amz-meta-cache-tag", v);
-    }
-    h.insert(
-        "x-pixelfront-source",
-        header::HeaderValue::from_static(d.source.as_str()),
-    );
-    resp
-}
-
-/// A render too large for the buffered payload, now stored: the viewer asks again and
-/// CloudFront's primary origin (the bucket) serves it.
-fn fetch_again(location: &str) -> Response<Body> {
-    let mut resp = text(307, "no-store", "rendered; fetch again".to_string());
-    if let Ok(v) = header::HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
+    Response::from_parts(parts, body)
 }
 
 /// One Function URL request.
@@ -101,12 +51,20 @@ where
     M: ManifestStore,
     P: PolicyStore,
 {
-    let head = req.method() == Method::HEAD;
-    if !head && req.method() != Method::GET {
-        let mut resp = text(405, "no-store", "method not allowed".to_string());
-        resp.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
-        return resp;
+    to_lambda(answer(t, &req).await)
+}
+
+/// The transformer's answer to `req`, in the shared HTTP mapping.
+async fn answer<O, R, D, M, P>(t: &Transformer<O, R, D, M, P>, req: &Request) -> HttpResponse
+where
+    O: ObjectStore,
+    R: ObjectStore,
+    D: ObjectStore,
+    M: ManifestStore,
+    P: PolicyStore,
+{
+    if let Some(refused) = mapping::method_not_allowed(req.method()) {
+        return refused;
     }
     let header_str = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     // The raw path: the URI's path has had dot segments resolved by the URL parser.
@@ -129,7 +87,7 @@ where
         .map_or(0, |d| d.as_secs());
     let delivered = match t.serve(&incoming, now).await {
         Ok(d) => d,
-        Err(e) => return error_response(&e),
+        Err(e) => return mapping::error(&e),
     };
     tracing::info!(
         key = %delivered.derived_key,
@@ -138,24 +96,23 @@ where
         render_ms = delivered.render_ms,
         "served"
     );
-    let not_modified =
-        header_str("if-none-match").is_some_and(|h| if_none_match(h, &delivered.etag));
-    if delivered.bytes.len() > MAX_INLINE_BYTES && !head && !not_modified {
+    let resp = mapping::image(req.method(), req.headers(), &delivered);
+    if resp.body().len() > MAX_INLINE_BYTES {
         if let Source::Rendered { stored: true, .. } = delivered.source {
             let location = match incoming.forwarded {
                 Some(viewer) => viewer.to_string(),
                 None if query.is_empty() => path.to_string(),
                 None => format!("{path}?{query}"),
             };
-            return fetch_again(&location);
+            return mapping::fetch_again(&location);
         }
-        return error_response(&DeliveryError::Unavailable(format!(
+        return mapping::error(&DeliveryError::Unavailable(format!(
             "{} is {} bytes, over the inline limit, and not stored",
             delivered.derived_key,
             delivered.bytes.len()
         )));
     }
-    image_response(delivered, head, not_modified)
+    resp
 }
 
 #[tokio::main]

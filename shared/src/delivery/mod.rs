@@ -26,8 +26,11 @@ use crate::store::{
     AssetId, ManifestError, ManifestStore, ObjectStore, PolicyStore, PutOptions, Status,
     StoreError, VersionRecord,
 };
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::time::{Duration, Instant};
+
+pub mod http;
 
 /// Request header in which the CloudFront Function forwards the viewer's request (path, then
 /// `?` and the query pieces as sent) when it rewrites the URI to the derived-object key.
@@ -222,8 +225,8 @@ impl Source {
 pub struct Delivered {
     /// The derived object key, `{tenant}/v{N}/{key}/{derivative}`.
     pub derived_key: String,
-    /// Encoded image.
-    pub bytes: Vec<u8>,
+    /// Encoded image, shared (a cache and every answer hold the same buffer).
+    pub bytes: Bytes,
     /// `Content-Type`, e.g. `image/webp`.
     pub content_type: &'static str,
     /// `Cache-Control`: versioned derivatives are immutable for a year.
@@ -368,7 +371,7 @@ where
                     derived_key,
                     cache_tag: asset.cache_tag(),
                     etag: etag_of(&obj.bytes),
-                    bytes: obj.bytes,
+                    bytes: Bytes::from(obj.bytes),
                     content_type,
                     cache_control: DERIVATIVE_CACHE_CONTROL,
                     source: Source::Stored,
@@ -427,7 +430,7 @@ where
             derived_key,
             cache_tag: asset.cache_tag(),
             etag: etag_of(&rendered.bytes),
-            bytes: rendered.bytes,
+            bytes: Bytes::from(rendered.bytes),
             content_type,
             cache_control: DERIVATIVE_CACHE_CONTROL,
             source: Source::Rendered {

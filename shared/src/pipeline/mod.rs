@@ -19,7 +19,7 @@ use crate::store::{
     Status, StoreError, VariantRecord, VersionRecord,
 };
 use serde::{Deserialize, Serialize};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `Cache-Control` of every derivative: versioned URLs never change (SPEC §6).
 pub const DERIVATIVE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -614,27 +614,89 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
         ))
     }
 
-    /// All steps for one upload: assign, render, and on a permanent render error record the
-    /// failure and return the error. Transient errors are returned without marking the
-    /// version failed, so the caller (or a redelivery) can retry.
+    /// All steps for one upload event delivered straight to the function (no state machine):
+    /// assign, then [`Pipeline::render_or_fail`] with [`Retry::REDELIVERY`]: a permanent
+    /// error is recorded and returned; a transient one is returned without marking the version
+    /// failed, so the platform's redelivery renders it.
     pub async fn process(&self, source: SourceRef) -> Result<Outcome, PipelineError> {
         let job = self.assign(source).await?;
         match job.action {
             Action::Done => Ok(Outcome { job, render: None }),
             Action::Rejected => Err(rejection_error(&job)),
-            Action::Render => match self.render(&job).await {
-                Ok(report) => Ok(Outcome {
+            Action::Render => {
+                let report = self.render_or_fail(&job, Retry::REDELIVERY).await?;
+                Ok(Outcome {
                     job,
                     render: Some(report),
-                }),
-                Err(e) if e.is_permanent() => {
-                    self.fail(&job, e.error_type(), &e.to_string()).await?;
-                    Err(e)
-                }
-                Err(e) => Err(e),
-            },
+                })
+            }
         }
     }
+
+    /// The pipeline's one entry point after assignment, for every stack: render `job`,
+    /// retrying transient errors as `retry` says; when the error is permanent, or transient
+    /// with the retries used up and `retry.record_exhausted`, record it (`failed`, with its
+    /// type and reason) and return it. [`Retry::STATE_MACHINE`] is what the precompute state
+    /// machine does (its `RenderVariants` retry, then `MarkFailed`), which the local stack
+    /// runs in-process.
+    pub async fn render_or_fail(&self, job: &Job, retry: Retry) -> Result<RenderReport, PipelineError> {
+        let mut delay = retry.first_delay;
+        let mut retries = 0;
+        loop {
+            let err = match self.render(job).await {
+                Ok(report) => return Ok(report),
+                Err(e) => e,
+            };
+            if !err.is_permanent() && retries < retry.retries {
+                retries += 1;
+                tracing::warn!(asset = %job.asset, version = job.version, retries, error = %err, "render failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * retry.backoff).min(retry.max_delay);
+                continue;
+            }
+            if err.is_permanent() || retry.record_exhausted {
+                self.fail(job, err.error_type(), &err.to_string()).await?;
+            }
+            return Err(err);
+        }
+    }
+}
+
+/// How [`Pipeline::render_or_fail`] retries transient errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Retries after the first try, 0..; only transient errors are retried.
+    pub retries: u32,
+    /// Wait before the first retry.
+    pub first_delay: Duration,
+    /// Factor applied to the wait after each retry, 1..
+    pub backoff: u32,
+    /// Longest wait between two tries.
+    pub max_delay: Duration,
+    /// Record a transient error as `failed` once the retries are used up (a redelivered event
+    /// for a version failed with a transient type is rendered again).
+    pub record_exhausted: bool,
+}
+
+impl Retry {
+    /// The precompute state machine's `RenderVariants` retry (3 retries from 1 s, doubling, at
+    /// most 20 s apart), then its catch-all `MarkFailed`.
+    pub const STATE_MACHINE: Retry = Retry {
+        retries: 3,
+        first_delay: Duration::from_secs(1),
+        backoff: 2,
+        max_delay: Duration::from_secs(20),
+        record_exhausted: true,
+    };
+
+    /// No retry here: a transient error is left for the platform to deliver the event again.
+    pub const REDELIVERY: Retry = Retry {
+        retries: 0,
+        first_delay: Duration::ZERO,
+        backoff: 1,
+        max_delay: Duration::ZERO,
+        record_exhausted: false,
+    };
 }
 
 /// The error a rejected job stands for (its recorded type and reason).

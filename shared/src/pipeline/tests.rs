@@ -224,6 +224,50 @@ async fn transient_store_failures_leave_the_version_rendering_for_a_retry() {
 }
 
 #[tokio::test]
+async fn render_or_fail_retries_transient_errors_then_records_them() {
+    let quick = Retry {
+        retries: 2,
+        first_delay: std::time::Duration::from_millis(1),
+        backoff: 2,
+        max_delay: std::time::Duration::from_millis(5),
+        record_exhausted: true,
+    };
+    let p = pipeline();
+    // Two failed writes: the second retry renders.
+    let job = p
+        .assign(upload(&p, "acme/flaky.png", "f1", png(64, 64)))
+        .await
+        .expect("assign");
+    p.derived.fail_next(2);
+    let report = p.render_or_fail(&job, quick).await.expect("retried");
+    assert_eq!(report.status, Status::Ready);
+    // A store that stays down: the retries are used up and the failure is recorded, with a
+    // transient type that a redelivered event renders again.
+    let job = p
+        .assign(upload(&p, "acme/down.png", "d1", png(64, 64)))
+        .await
+        .expect("assign");
+    p.derived.fail_next(100);
+    let err = p.render_or_fail(&job, quick).await.expect_err("down");
+    assert_eq!(err.error_type(), "StoreUnavailable");
+    let rec = p.manifest.get(&job.asset, 1).await.expect("get").expect("record");
+    assert_eq!(rec.status, Status::Failed);
+    assert_eq!(rec.error_type.as_deref(), Some("StoreUnavailable"));
+    // The redelivery policy leaves a transient failure `rendering`.
+    let job = p
+        .assign(upload(&p, "acme/later.png", "l1", png(64, 64)))
+        .await
+        .expect("assign");
+    let err = p
+        .render_or_fail(&job, Retry::REDELIVERY)
+        .await
+        .expect_err("still down");
+    assert!(!err.is_permanent());
+    let rec = p.manifest.get(&job.asset, 1).await.expect("get").expect("record");
+    assert_eq!(rec.status, Status::Rendering);
+}
+
+#[tokio::test]
 async fn task_payloads_from_the_events_folder_drive_the_steps() {
     let p = pipeline();
     let ev: Value =

@@ -3,8 +3,8 @@
 //! `q` must mean what it means in libvips/sharp: at every quality step our output's SSIM
 //! (against the same reference pixels) is within 0.005 of sharp's. The table is data,
 //! `shared/calibration.json`, produced by `bench/calibrate.mjs`; a format or step missing from
-//! it maps to itself. AVIF has one table per encoder: `avif` (rav1e, the default build) and
-//! `avif_aom` (libaom, `--features aom`).
+//! it maps to itself. AVIF has one table per encoder: `avif_aom` (libaom, the default build) and
+//! `avif` (rav1e, `--features rav1e`).
 
 use crate::policy::{Format, Policy};
 use serde::Deserialize;
@@ -22,7 +22,7 @@ struct Table {
     webp: BTreeMap<String, f32>,
     #[serde(default)]
     avif: BTreeMap<String, f32>,
-    /// AVIF through libaom (`aom` feature): a different encoder needs its own table.
+    /// AVIF through libaom (the default `aom` feature): a different encoder needs its own table.
     #[serde(default)]
     avif_aom: BTreeMap<String, f32>,
 }
@@ -39,7 +39,7 @@ pub fn encoder_setting(fmt: Format, q: Option<u8>) -> f32 {
     let map = match fmt {
         Format::Jpeg => &t.jpeg,
         Format::Webp => &t.webp,
-        Format::Avif if cfg!(feature = "aom") => &t.avif_aom,
+        Format::Avif if !cfg!(feature = "rav1e") => &t.avif_aom,
         Format::Avif => &t.avif,
         Format::Png => return 0.0,
     };

@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// Encoder speed knobs, chosen by measurement (see BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Speed {
-    /// rav1e speed preset 0..=10 (10 = fastest).
+    /// AVIF speed 0..=10 (10 = fastest): libaom's `cpu-used` through libavif, or rav1e's preset.
     pub avif: u8,
     /// libwebp `method` 0..=6 (0 = fastest).
     pub webp: i32,
@@ -108,14 +108,18 @@ fn encode_webp(img: &Image, quality: f32, method: i32) -> Result<Vec<u8>, Render
     }
 }
 
-/// Which AVIF encoder this build uses (`aom` feature: libaom via libavif; default: rav1e).
-pub const AVIF_ENCODER: &str = if cfg!(feature = "aom") {
-    "libaom"
-} else {
+/// Which AVIF encoder this build uses: libaom through libavif (the `aom` feature, on by
+/// default), or rav1e through ravif when the `rav1e` feature is on (it takes precedence).
+pub const AVIF_ENCODER: &str = if cfg!(feature = "rav1e") {
     "rav1e"
+} else {
+    "libaom"
 };
 
-#[cfg(feature = "aom")]
+#[cfg(not(any(feature = "aom", feature = "rav1e")))]
+compile_error!("pixelfront-shared needs an AVIF encoder: enable the `aom` (default) or `rav1e` feature");
+
+#[cfg(all(feature = "aom", not(feature = "rav1e")))]
 fn encode_avif(img: &Image, quality: f32, speed: u8) -> Result<Vec<u8>, RenderError> {
     use libavif_sys as a;
     let fail = |what: String| RenderError::internal("encode avif", what);
@@ -166,7 +170,7 @@ fn encode_avif(img: &Image, quality: f32, speed: u8) -> Result<Vec<u8>, RenderEr
     }
 }
 
-#[cfg(not(feature = "aom"))]
+#[cfg(feature = "rav1e")]
 fn encode_avif(img: &Image, quality: f32, speed: u8) -> Result<Vec<u8>, RenderError> {
     use rgb::FromSlice;
     let enc = ravif::Encoder::new()

@@ -1,34 +1,18 @@
 //! A byte-bounded LRU cache of delivered images, in front of the stored derivatives (what the
 //! CloudFront edge cache is for the AWS stack).
 
-use bytes::Bytes;
-use pixelfront_shared::delivery::Delivered;
+use crate::metrics::Outcome;
+use pixelfront_shared::delivery::{Delivered, DeliveryError};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+
+/// One delivery that concurrent misses of the same key wait for.
+type Pending = Arc<OnceCell<Result<Arc<Served>, DeliveryError>>>;
 
 /// A delivered image ready to send: the body is shared, never copied per response.
-#[derive(Debug, Clone)]
-pub struct Served {
-    /// Encoded image.
-    pub body: Bytes,
-    /// `Content-Type`.
-    pub content_type: &'static str,
-    /// `Cache-Control`.
-    pub cache_control: &'static str,
-    /// Quoted strong ETag.
-    pub etag: String,
-}
-
-impl From<Delivered> for Served {
-    fn from(d: Delivered) -> Self {
-        Served {
-            body: Bytes::from(d.bytes),
-            content_type: d.content_type,
-            cache_control: d.cache_control,
-            etag: d.etag,
-        }
-    }
-}
+pub type Served = Delivered;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -44,6 +28,8 @@ struct Inner {
 pub struct Cache {
     capacity: u64,
     inner: Mutex<Inner>,
+    /// Misses being delivered, by key: later requests wait for the same result.
+    pending: Mutex<HashMap<String, Pending>>,
 }
 
 impl Cache {
@@ -52,6 +38,7 @@ impl Cache {
         Cache {
             capacity,
             inner: Mutex::new(Inner::default()),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
@@ -77,21 +64,21 @@ impl Cache {
     /// Stores `value` under `key`, evicting the least recently used entries to make room.
     /// A body larger than the whole cache is not stored.
     pub fn insert(&self, key: &str, value: Arc<Served>) {
-        let size = value.body.len() as u64;
+        let size = value.bytes.len() as u64;
         if size > self.capacity {
             return;
         }
         let mut inner = self.lock();
         if let Some((old, tick)) = inner.entries.remove(key) {
             inner.order.remove(&tick);
-            inner.bytes -= old.body.len() as u64;
+            inner.bytes -= old.bytes.len() as u64;
         }
         while inner.bytes + size > self.capacity {
             let Some((_, victim)) = inner.order.pop_first() else {
                 break;
             };
             if let Some((old, _)) = inner.entries.remove(&victim) {
-                inner.bytes -= old.body.len() as u64;
+                inner.bytes -= old.bytes.len() as u64;
             }
         }
         inner.tick += 1;
@@ -103,20 +90,61 @@ impl Cache {
 
     /// Drops every entry whose key starts with `prefix`; returns how many.
     pub fn purge_prefix(&self, prefix: &str) -> usize {
+        self.purge_where(|key| key.starts_with(prefix))
+    }
+
+    /// Drops every entry whose key satisfies `doomed`; returns how many.
+    pub fn purge_where(&self, doomed: impl Fn(&str) -> bool) -> usize {
         let mut inner = self.lock();
         let victims: Vec<String> = inner
             .entries
             .keys()
-            .filter(|k| k.starts_with(prefix))
+            .filter(|k| doomed(k))
             .cloned()
             .collect();
         for key in &victims {
             if let Some((old, tick)) = inner.entries.remove(key) {
                 inner.order.remove(&tick);
-                inner.bytes -= old.body.len() as u64;
+                inner.bytes -= old.bytes.len() as u64;
             }
         }
         victims.len()
+    }
+
+    /// The entry for `key` ([`Outcome::Hit`]), or the result of `deliver` ([`Outcome::Miss`]),
+    /// stored when it succeeds. Concurrent misses of one key run `deliver` once and share its
+    /// result, errors included.
+    pub async fn get_or_deliver<F, Fut>(
+        &self,
+        key: &str,
+        deliver: F,
+    ) -> Result<(Arc<Served>, Outcome), DeliveryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Delivered, DeliveryError>>,
+    {
+        if let Some(hit) = self.get(key) {
+            return Ok((hit, Outcome::Hit));
+        }
+        let cell = {
+            let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_string()).or_default().clone()
+        };
+        let result = cell
+            .get_or_init(|| async {
+                let served = Arc::new(deliver().await?);
+                self.insert(key, served.clone());
+                Ok(served)
+            })
+            .await
+            .clone();
+        {
+            let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                map.remove(key);
+            }
+        }
+        result.map(|served| (served, Outcome::Miss))
     }
 
     /// Bytes of image bodies held.
@@ -131,10 +159,14 @@ mod tests {
 
     fn item(n: usize) -> Arc<Served> {
         Arc::new(Served {
-            body: Bytes::from(vec![0; n]),
+            derived_key: String::new(),
+            bytes: bytes::Bytes::from(vec![0; n]),
             content_type: "image/webp",
             cache_control: "x",
             etag: String::new(),
+            cache_tag: String::new(),
+            source: pixelfront_shared::delivery::Source::Stored,
+            render_ms: 0,
         })
     }
 

@@ -1,0 +1,162 @@
+//! Admin and manifest routes: `GET /manifest/{tenant}/{key}`, `POST /takedown` and
+//! `POST /erase` (the takedown workflow's steps over the local stores: the same validation,
+//! deletions, audit records and request summary as on AWS, with the in-process cache as the
+//! CDN), and `GET /audit/{tenant}/{key}` (the shared audit records).
+
+use crate::cdn::LocalCdn;
+use crate::routes::{json, text, unavailable, App};
+use axum::body::{to_bytes, Body};
+use axum::response::Response;
+use pixelfront_shared::normalize::{valid_key, valid_tenant, Canonical};
+use pixelfront_shared::pipeline::now_rfc3339;
+use pixelfront_shared::removal::task::Removal;
+use pixelfront_shared::removal::{AuditStore, RemovalError, RemovalInput};
+use pixelfront_shared::store::{AssetId, ManifestStore, VersionRecord};
+
+/// Largest takedown or erasure request body, bytes (the AWS workflow's input budget is 64 KiB
+/// of keys; the rest of a request is a few fields).
+const MAX_REQUEST_BYTES: usize = 128 * 1024;
+
+/// `{tenant}/{key}` of an admin or manifest path, validated; else the 400 naming `route`.
+fn asset_of(rest: &str, route: &str) -> Result<AssetId, Box<Response>> {
+    match rest.split_once('/') {
+        Some((tenant, key)) if valid_tenant(tenant) && valid_key(key) => Ok(AssetId {
+            tenant: tenant.to_string(),
+            key: key.to_string(),
+        }),
+        _ => Err(Box::new(text(
+            400,
+            format!("expected /{route}/{{tenant}}/{{key}}"),
+        ))),
+    }
+}
+
+/// The manifest record as JSON, each variant with the URL that asks for it.
+pub fn manifest_view(rec: &VersionRecord) -> serde_json::Value {
+    let variants: Vec<serde_json::Value> = rec
+        .variants
+        .iter()
+        .map(|v| {
+            let query = Canonical::from_derivative_name(&v.derivative)
+                .map(|c| c.query())
+                .unwrap_or_default();
+            serde_json::json!({
+                "name": v.name,
+                "derivative": v.derivative,
+                "width": v.width,
+                "height": v.height,
+                "bytes": v.bytes,
+                "url": format!("/img/{}/v{}/{}?{query}", rec.asset.tenant, rec.version, rec.asset.key),
+            })
+        })
+        .collect();
+    let mut view = serde_json::json!({
+        "tenant": rec.asset.tenant,
+        "key": rec.asset.key,
+        "version": rec.version,
+        "status": rec.status.as_str(),
+        "variants": variants,
+        "original": rec.original,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+    });
+    if let Some(e) = &rec.error {
+        view["error"] = serde_json::json!(e);
+        view["error_type"] = serde_json::json!(rec.error_type);
+    }
+    view
+}
+
+/// The HTTP status of a removal error: 400 for a malformed request, 404 when nothing matches,
+/// 503 for a store that failed (its detail logged, not answered).
+fn removal_error(e: &RemovalError) -> Response {
+    match e {
+        RemovalError::InvalidRequest(_) => text(400, e.to_string()),
+        RemovalError::NotFound(_) => text(404, e.to_string()),
+        _ => unavailable("storage", e),
+    }
+}
+
+impl App {
+    /// `GET /manifest/{tenant}/{key}`: the latest version as JSON.
+    pub async fn manifest(&self, rest: &str) -> Response {
+        let asset = match asset_of(rest, "manifest") {
+            Ok(a) => a,
+            Err(resp) => return *resp,
+        };
+        let m = &self.stack.manifest;
+        let rec = match m.latest(&asset).await {
+            Ok(Some(n)) => m.get(&asset, n).await,
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match rec {
+            Ok(Some(rec)) => json(200, &manifest_view(&rec)),
+            Ok(None) => text(404, "not found"),
+            Err(e) => unavailable("manifest", &e),
+        }
+    }
+
+    /// `POST /takedown` or `POST /erase` (`action`), admin: the body is the takedown
+    /// workflow's input plus a `request_id` (`{request_id, tenant, key | keys | prefix, reason,
+    /// requester}`); `path_asset`, from `/takedown/{tenant}/{key}`, names the one asset
+    /// instead. Runs every step in-process and answers the request summary; a repeated
+    /// request id changes nothing and answers the first summary.
+    pub async fn remove(&self, body: Body, path_asset: Option<&str>, action: &str) -> Response {
+        let Ok(body) = to_bytes(body, MAX_REQUEST_BYTES).await else {
+            return text(413, format!("body over {MAX_REQUEST_BYTES} bytes"));
+        };
+        let mut fields: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_slice(&body) {
+                Ok(map) => map,
+                Err(_) => return text(400, "body must be a JSON object"),
+            };
+        let request_id = match fields.remove("request_id") {
+            None => crate::new_token(),
+            Some(serde_json::Value::String(id)) => id,
+            Some(_) => return text(400, "request_id must be a string"),
+        };
+        if let Some(rest) = path_asset {
+            let asset = match asset_of(rest, action) {
+                Ok(a) => a,
+                Err(resp) => return *resp,
+            };
+            fields.insert("tenant".into(), asset.tenant.into());
+            fields.insert("key".into(), asset.key.into());
+        }
+        fields.insert("action".into(), action.into());
+        let input: RemovalInput = match serde_json::from_value(fields.into()) {
+            Ok(input) => input,
+            Err(e) => return text(400, format!("invalid request: {e}")),
+        };
+        let removal = Removal {
+            manifest: self.stack.manifest.clone(),
+            audit: self.stack.manifest.clone(),
+            originals: self.stack.originals.clone(),
+            replica: None,
+            derived: self.stack.derived.clone(),
+            cdn: LocalCdn { cache: &self.cache },
+        };
+        match removal.run(&request_id, &input, now_rfc3339).await {
+            Ok(summary) => {
+                tracing::info!(request_id, action, assets = summary.assets.len(), "removed");
+                json(200, &serde_json::json!(summary))
+            }
+            Err(e) => removal_error(&e),
+        }
+    }
+
+    /// `GET /audit/{tenant}/{key}` (admin): every takedown and erasure record of the asset,
+    /// oldest first, as a JSON array; `404` when there is none.
+    pub async fn audit_of(&self, rest: &str) -> Response {
+        let asset = match asset_of(rest, "audit") {
+            Ok(a) => a,
+            Err(resp) => return *resp,
+        };
+        match self.stack.manifest.records(&asset).await {
+            Ok(records) if records.is_empty() => text(404, "no audit record"),
+            Ok(records) => json(200, &serde_json::json!(records)),
+            Err(e) => unavailable("audit", &e),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The local stack's CDN port of the takedown steps: the in-process image cache. An
+//! invalidation of the takedown plan (an asset's cache tag `#asset:{tenant}/{key}`, or a
+//! version's wildcard path `/{tenant}/v{N}/{key}/*`) drops the matching cached answers at once,
+//! so it is complete as soon as it is created.
+
+use crate::cache::Cache;
+use pixelfront_shared::removal::{Cdn, CdnError, Invalidation};
+
+/// The cache as the CDN in front of the derived store.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalCdn<'a> {
+    /// The cache purged.
+    pub cache: &'a Cache,
+}
+
+/// Whether the cached derived key `{tenant}/v{N}/{key}/{derivative}` belongs to the asset of
+/// cache tag `asset:{tenant}/{key}` (any version).
+fn tagged(derived_key: &str, tag: &str) -> bool {
+    let Some(asset) = tag.strip_prefix("asset:") else {
+        return false;
+    };
+    let Some((tenant, key)) = asset.split_once('/') else {
+        return false;
+    };
+    let Some(rest) = derived_key
+        .strip_prefix(tenant)
+        .and_then(|r| r.strip_prefix("/v"))
+    else {
+        return false;
+    };
+    let Some((version, rest)) = rest.split_once('/') else {
+        return false;
+    };
+    let Some((stored_key, _derivative)) = rest.rsplit_once('/') else {
+        return false;
+    };
+    !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) && stored_key == key
+}
+
+impl LocalCdn<'_> {
+    /// Drops what one invalidation item names; returns how many answers.
+    fn purge(&self, item: &str) -> Result<usize, CdnError> {
+        if let Some(tag) = item.strip_prefix('#') {
+            return Ok(self.cache.purge_where(|k| tagged(k, tag)));
+        }
+        match item
+            .strip_prefix('/')
+            .and_then(|p| p.strip_suffix('*'))
+        {
+            Some(prefix) if prefix.ends_with('/') => Ok(self.cache.purge_prefix(prefix)),
+            _ => Err(CdnError::Denied(format!(
+                "{item:?} is neither a cache tag nor a wildcard path"
+            ))),
+        }
+    }
+}
+
+impl Cdn for LocalCdn<'_> {
+    async fn invalidate(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> Result<Invalidation, CdnError> {
+        let mut purged = 0;
+        for item in paths {
+            purged += self.purge(item)?;
+        }
+        tracing::info!(caller_reference, items = paths.len(), purged, "cache invalidated");
+        Ok(Invalidation {
+            id: format!("local-{caller_reference}"),
+            status: "Completed".to_string(),
+            done: true,
+            caller_reference: caller_reference.to_string(),
+            paths: paths.len(),
+        })
+    }
+
+    async fn invalidation(&self, id: &str) -> Result<Invalidation, CdnError> {
+        Ok(Invalidation {
+            id: id.to_string(),
+            status: "Completed".to_string(),
+            done: true,
+            caller_reference: id.strip_prefix("local-").unwrap_or(id).to_string(),
+            paths: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use pixelfront_shared::delivery::{Delivered, Source};
+    use std::sync::Arc;
+
+    fn cached(cache: &Cache, key: &str) {
+        cache.insert(
+            key,
+            Arc::new(Delivered {
+                derived_key: key.to_string(),
+                bytes: Bytes::from_static(b"x"),
+                content_type: "image/webp",
+                cache_control: "x",
+                etag: String::new(),
+                cache_tag: String::new(),
+                source: Source::Stored,
+                render_ms: 0,
+            }),
+        );
+    }
+
+    #[tokio::test]
+    async fn tags_and_wildcards_drop_exactly_their_asset() {
+        let cache = Cache::new(1 << 20);
+        for key in [
+            "acme/v1/cat.jpg/w320.webp",
+            "acme/v2/cat.jpg/w640.avif",
+            "acme/v1/cat.jpg/x/w320.webp",
+            "acme/v1/cat.jpg.bak/w320.webp",
+            "acme/v3/a/cat.jpg/w320.webp",
+            "other/v1/cat.jpg/w320.webp",
+        ] {
+            cached(&cache, key);
+        }
+        let cdn = LocalCdn { cache: &cache };
+        let inv = cdn
+            .invalidate("req-0", &["#asset:acme/cat.jpg".to_string()])
+            .await
+            .expect("tag");
+        assert!(inv.done);
+        for (key, kept) in [
+            ("acme/v1/cat.jpg/w320.webp", false),
+            ("acme/v2/cat.jpg/w640.avif", false),
+            ("acme/v1/cat.jpg/x/w320.webp", true),
+            ("acme/v1/cat.jpg.bak/w320.webp", true),
+            ("acme/v3/a/cat.jpg/w320.webp", true),
+            ("other/v1/cat.jpg/w320.webp", true),
+        ] {
+            assert_eq!(cache.get(key).is_some(), kept, "{key}");
+        }
+        cdn.invalidate("req-1", &["/acme/v1/cat.jpg.bak/*".to_string()])
+            .await
+            .expect("wildcard");
+        assert!(cache.get("acme/v1/cat.jpg.bak/w320.webp").is_none());
+        assert!(cache.get("acme/v1/cat.jpg/x/w320.webp").is_some());
+        assert!(cdn.invalidate("r", &["/acme/v1/x".to_string()]).await.is_err());
+    }
+}

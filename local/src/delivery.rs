@@ -1,0 +1,81 @@
+//! `GET`/`HEAD /img/…`: the rate limit, the edge's checks and the transformer's code
+//! (`Transformer::admit`, `Transformer::deliver`), the cache in front of the stored
+//! derivatives, and the shared HTTP mapping of the answer. `X-Cache: Hit|Miss` says whether
+//! the cache answered, as CloudFront's header does.
+
+use crate::cache::Served;
+use crate::metrics::{Outcome, RenderKind};
+use crate::routes::{text, to_axum, App};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use pixelfront_shared::delivery::http as mapping;
+use pixelfront_shared::delivery::{DeliveryError, Incoming, Source};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl App {
+    /// One image request from `ip`.
+    pub async fn image(&self, req: &Parts, ip: std::net::IpAddr) -> Response {
+        if let Some(refused) = mapping::method_not_allowed(&req.method) {
+            self.metrics.request(Outcome::Reject, 0);
+            return to_axum(refused);
+        }
+        if !self.limit.allow(ip, Instant::now()) {
+            self.metrics.request(Outcome::Reject, 0);
+            return text(429, "rate limited");
+        }
+        let header_str = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let incoming = Incoming {
+            path: req.uri.path(),
+            query: req.uri.query().unwrap_or(""),
+            forwarded: None,
+            accept: header_str("accept"),
+            referer: header_str("referer"),
+        };
+        let (delivered, outcome) = match self.delivered(&incoming).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.metrics.request(Outcome::Reject, 0);
+                return to_axum(mapping::error(&e));
+            }
+        };
+        let resp = mapping::image(&req.method, &req.headers, &delivered);
+        self.metrics.request(outcome, resp.body().len());
+        let mut resp = to_axum(resp);
+        let x_cache = if outcome == Outcome::Hit {
+            "Hit"
+        } else {
+            "Miss"
+        };
+        resp.headers_mut()
+            .insert("x-cache", HeaderValue::from_static(x_cache));
+        resp
+    }
+
+    /// The image for `incoming`: from the cache, or delivered by the transformer (concurrent
+    /// misses of one derivative share one delivery).
+    async fn delivered(
+        &self,
+        incoming: &Incoming<'_>,
+    ) -> Result<(Arc<Served>, Outcome), DeliveryError> {
+        let t = &self.stack.transformer;
+        let n = t.admit(incoming, now_secs()).await?;
+        let key = n.derived_key();
+        self.cache
+            .get_or_deliver(&key, || async {
+                let d = t.deliver(&n).await?;
+                if let Source::Rendered { .. } = d.source {
+                    self.metrics.render(RenderKind::OnDemand, d.render_ms);
+                }
+                Ok(d)
+            })
+            .await
+    }
+}

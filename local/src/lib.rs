@@ -1,0 +1,101 @@
+//! The local stack: the whole of Pixelfront on one machine with no AWS (docs/local-stack.md),
+//! run by `pixelfront dev`.
+//!
+//! It is an adapter, not a second implementation: every behaviour is the shared crate's code
+//! over local stores. Originals and derivatives live on the filesystem
+//! ([`FsObjects`](pixelfront_shared::store::fs::FsObjects), atomic writes), the manifest and the
+//! audit records in SQLite ([`SqliteManifest`](pixelfront_shared::store::sqlite::SqliteManifest)),
+//! tenant policies in `{data}/tenants.json` ([`tenants`]).
+//!
+//! - uploads run the precompute pipeline's own entry point (`Pipeline::process_job`, the one the
+//!   Lambda runs), retrying transient errors as the state machine does ([`uploads`]);
+//! - image requests go through the edge's checks and the transformer's code
+//!   (`Transformer::admit`/`deliver`) and are answered by the shared HTTP mapping
+//!   (`pixelfront_shared::delivery::http`), behind a byte-bounded cache that coalesces
+//!   concurrent misses, as Origin Shield does ([`delivery`], [`cache`]);
+//! - takedown and erasure run the takedown workflow's steps (`pixelfront_shared::removal`) over
+//!   the local stores, with the in-process cache as the CDN ([`admin`], [`cdn`]);
+//! - backfill runs `Pipeline::backfill` over every ready version ([`backfill`]).
+
+pub mod admin;
+pub mod backfill;
+pub mod cache;
+pub mod cdn;
+pub mod delivery;
+pub mod limit;
+pub mod metrics;
+pub mod routes;
+pub mod stack;
+pub mod tenants;
+pub mod uploads;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Arguments of `pixelfront dev`, the local stack.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LocalStackArgs {
+    /// Data directory: originals/, derived/, manifest.db, tenants.json.
+    #[arg(long, default_value = ".pixelfront")]
+    pub data: PathBuf,
+    /// Listen address, host:port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Bearer token for uploads and admin calls; generated and printed when absent.
+    #[arg(long, env = "PIXELFRONT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// In-memory image cache, megabytes (0: off).
+    #[arg(long, default_value_t = 256)]
+    pub cache_mb: u64,
+    /// Requests per source IP per five minutes, as the WAF rate rule (0: off).
+    #[arg(long, default_value_t = 2000)]
+    pub rate_limit: u32,
+    /// Upload every image of this folder as tenant `demo` at start-up, print a table of the
+    /// manifests and the URLs to open, then serve.
+    #[arg(long)]
+    pub ingest: Option<PathBuf>,
+}
+
+/// Why the local stack stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The data directory, the listen address or the runtime failed (exit 1).
+    #[error("{0}")]
+    Io(String),
+    /// The input was refused, e.g. an `--ingest` folder without images (exit 2).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// A random hex token of 128 bits from the OS (or, failing that, from the clock and the PID).
+pub fn new_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if random.is_err() {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        bytes.copy_from_slice(&pixelfront_shared::sign::hmac_sha256(seed.as_bytes(), b"token")[..16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs the local stack until Ctrl-C or SIGTERM.
+pub fn run(args: LocalStackArgs) -> Result<(), LocalError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let (admin_token, generated) = match args.admin_token.clone().filter(|t| !t.is_empty()) {
+        Some(t) => (t, false),
+        None => (new_token(), true),
+    };
+    let stack = stack::LocalStack::open(&args, admin_token).map_err(LocalError::Io)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LocalError::Io(format!("tokio runtime: {e}")))?;
+    runtime.block_on(routes::serve(Arc::new(stack), args, generated))
+}

@@ -1,0 +1,110 @@
+//! The local stack's stores and the shared services wired to them: the precompute pipeline
+//! and the transformer over the filesystem and SQLite adapters.
+
+use crate::tenants::Tenants;
+use crate::LocalStackArgs;
+use pixelfront_shared::delivery::{TransformConfig, Transformer};
+use pixelfront_shared::pipeline::Pipeline;
+use pixelfront_shared::store::fs::FsObjects;
+use pixelfront_shared::store::sqlite::SqliteManifest;
+use pixelfront_shared::store::{SourceRef, Status};
+use std::sync::Arc;
+
+/// The "bucket" name local sources carry (the pipeline refuses any other).
+pub const LOCAL_BUCKET: &str = "local";
+
+/// The precompute steps over the local stores.
+pub type LocalPipeline = Pipeline<Arc<FsObjects>, Arc<FsObjects>, Arc<SqliteManifest>>;
+
+/// The transformer over the local stores (no replica).
+pub type LocalTransformer =
+    Transformer<Arc<FsObjects>, Arc<FsObjects>, Arc<FsObjects>, Arc<SqliteManifest>, Arc<Tenants>>;
+
+/// The local stack's stores and settings, shared by every request.
+pub struct LocalStack {
+    /// Originals, versioned (`{tenant}/{key}@{version}`).
+    pub originals: Arc<FsObjects>,
+    /// Derivatives (`{tenant}/v{N}/{key}/{derivative}`).
+    pub derived: Arc<FsObjects>,
+    /// The manifest and the audit records.
+    pub manifest: Arc<SqliteManifest>,
+    /// The precompute pipeline.
+    pub pipeline: LocalPipeline,
+    /// The on-demand transformer.
+    pub transformer: LocalTransformer,
+    /// Tenant policies.
+    pub tenants: Arc<Tenants>,
+    /// The admin token (uploads, takedown, audit, backfill).
+    pub admin_token: String,
+}
+
+impl LocalStack {
+    /// Opens (creating) the data directory of `args`.
+    pub fn open(args: &LocalStackArgs, admin_token: String) -> Result<LocalStack, String> {
+        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+        std::fs::create_dir_all(&args.data).map_err(|e| io(&args.data.display().to_string(), e))?;
+        let originals = Arc::new(
+            FsObjects::new(args.data.join("originals"))
+                .map_err(|e| io("originals", e))?
+                .named("originals"),
+        );
+        let derived = Arc::new(
+            FsObjects::new(args.data.join("derived"))
+                .map_err(|e| io("derived", e))?
+                .named("derived"),
+        );
+        let manifest = Arc::new(
+            SqliteManifest::open(&args.data.join("manifest.db")).map_err(|e| e.to_string())?,
+        );
+        let tenants = Arc::new(Tenants::new(args.data.join("tenants.json")));
+        crate::tenants::read_file(&args.data.join("tenants.json"))?;
+        // Leftovers of a process killed mid-write never become objects.
+        for store in [&originals, &derived] {
+            let n = store
+                .remove_temporaries()
+                .map_err(|e| io("removing temporary files", e))?;
+            if n > 0 {
+                tracing::info!(removed = n, root = %store.root().display(), "removed unfinished writes");
+            }
+        }
+        Ok(LocalStack {
+            pipeline: Pipeline::new(
+                originals.clone(),
+                derived.clone(),
+                manifest.clone(),
+                LOCAL_BUCKET,
+            ),
+            transformer: Transformer {
+                originals: originals.clone(),
+                replica: None,
+                derived: derived.clone(),
+                manifest: manifest.clone(),
+                policies: tenants.clone(),
+                config: TransformConfig::default(),
+            },
+            originals,
+            derived,
+            manifest,
+            tenants,
+            admin_token,
+        })
+    }
+
+    /// The versions a killed process left `rendering`, as sources to render again.
+    pub fn unfinished(&self) -> Result<Vec<SourceRef>, String> {
+        let recs = self
+            .manifest
+            .with_status(Status::Rendering)
+            .map_err(|e| e.to_string())?;
+        Ok(recs
+            .into_iter()
+            .map(|r| SourceRef {
+                bucket: LOCAL_BUCKET.to_string(),
+                key: r.asset.id(),
+                version_id: Some(r.source_version_id),
+                etag: r.source_etag,
+                size: r.source_bytes,
+            })
+            .collect())
+    }
+}
