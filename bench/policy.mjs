@@ -1,4 +1,4 @@
-// bench/policy.mjs — the bits of SPEC sections 3-5 the bench scripts need, read from the single
+// bench/policy.mjs — the bits of docs/url-grammar.md and docs/rendering.md the bench scripts need, read from the single
 // source of truth /work/main/shared/policy.json (../shared/policy.json from here): the
 // standard catalogue, and the canonicalisation of a `w/h/fmt/q` query (snap w/h UP to a
 // breakpoint, q UP to a quality step, defaults filled in, derivative name), so that sharp renders
@@ -23,7 +23,7 @@ function snapUp(value, steps) {
   return steps[steps.length - 1];
 }
 
-/** Derivative name (SPEC section 3) of a canonical request {w?, h?, fmt, q?}. */
+/** Derivative name (docs/url-grammar.md) of a canonical request {w?, h?, fmt, q?}. */
 export function derivativeName({ w, h, fmt, q }) {
   const parts = [];
   if (w) parts.push(`w${w}`);

@@ -26,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const EXAMPLE_TENANTS = fileURLToPath(new URL('../events/tenants.example.json', import.meta.url));
 
-/** SPEC 2; the same patterns as viewer-request.js and shared/src/sign.rs. */
+/** docs/url-grammar.md (the path); the same patterns as viewer-request.js and shared/src/sign.rs. */
 export const TENANT_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const KID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** A Referer host entry: `shop.example.com` or `*.example.com` (any letter case). */

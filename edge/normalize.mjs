@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 //! `node edge/normalize.mjs [--accept <value>] '<path>?<query>'`: the edge twin of
-//! `pixelfront normalize` (SPEC §11), same arguments, same output.
+//! `pixelfront normalize` (docs/url-grammar.md), same arguments, same output.
 //!
 //! Runs the real CloudFront Function file (`edge/viewer-request.js`) through the event harness
 //! (`edge/harness.mjs`), never a copy of its logic. Prints the derived object key (no leading

@@ -1,6 +1,6 @@
 import cf from 'cloudfront';
 import crypto from 'crypto';
-//! Pixelfront viewer-request CloudFront Function (cloudfront-js-2.0, <= 10 KB), SPEC 3 and 8:
+//! Pixelfront viewer-request CloudFront Function (cloudfront-js-2.0, <= 10 KB), docs/url-grammar.md, docs/signing.md:
 //! path, tenant policy (KeyValueStore: signature, Referer), then the query -> derived object
 //! key, and header x-pixelfront-request = the viewer's path?name=value&... for the transformer
 //! to re-check; else 400/403/503 with the reason. Mirrors shared/src/{normalize,sign}.rs.

@@ -1,4 +1,4 @@
-//! Routing (SPEC §7): an admitted request leaves the function as the derivative object key with
+//! Routing (docs/aws-deploy.md, "The edge"): an admitted request leaves the function as the derivative object key with
 //! an empty query string, carrying header `x-pixelfront-request` with the viewer's request (the
 //! original path, then `?` and the handler's raw `name=value` pairs joined by `&` when there are
 //! any), which the on-demand transformer re-validates. Rejected requests (400/403/503) carry no

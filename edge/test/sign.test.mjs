@@ -1,4 +1,4 @@
-//! Signed URLs, tenant policy from the KeyValueStore and the Referer check (SPEC §8) in the real
+//! Signed URLs, tenant policy from the KeyValueStore and the Referer check (docs/signing.md) in the real
 //! CloudFront Function: every case of tests/vectors/sign.json (generated with Python's hmac;
 //! the Rust shared/src/sign.rs runs the same file) through the event harness with a fake
 //! KeyValueStore and a frozen clock, then the rotation walk, the policy defaults and failures,

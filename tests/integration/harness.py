@@ -85,7 +85,7 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-precompute-sfn"
 ASL_PLACEHOLDER = "${PrecomputeFunctionArn}"
 DEFAULT_ASL = REPO_ROOT / "statemachine" / "precompute.asl.json"
 
-# Takedown / erasure / backfill (SPEC §9): one more function, two STANDARD workflows, the audit
+# Takedown / erasure / backfill (docs/takedown.md): one more function, two STANDARD workflows, the audit
 # table and a CloudFront distribution (moto) behind a fault router.
 AUDIT_TABLE = "pixelfront-audit"
 TAKEDOWN_NAME = "takedown"

@@ -25,7 +25,7 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 PHOTOS = CORPUS / "photos"
 PNGSUITE = CORPUS / "pngsuite"
 
-# SPEC §5: name -> (derivative name, width, height or None, format)
+# docs/rendering.md (standard variants): name -> (derivative name, width, height or None, format)
 CATALOGUE = {
     "thumb": ("w160-h160-q75.webp", 160, 160, "webp"),
     "sm-webp": ("w320-q80.webp", 320, None, "webp"),
@@ -301,7 +301,7 @@ def test_event_key_is_decoded_exactly_once(stack: H.Harness):
     event = stack.event_for(full_key, up)
     assert event["detail"]["object"]["key"] == "acme/summer+sale/red%2Bblue.jpg"
     run_failed(stack, event)
-    # SPEC §2 allows only [A-Za-z0-9._~-] in key segments: rejected, recorded under the decoded key
+    # docs/url-grammar.md allows only [A-Za-z0-9._~-] in key segments: rejected, recorded under the decoded key
     check_failed_version(stack, full_key, up[0], "KeyRejected")
     for wrong in ("summer+sale/red%2Bblue.jpg", "summer sale/red blue.jpg", "summer+sale/red+blue.jpg"):
         assert not stack.manifest("acme", wrong)["items"], f"manifest items under wrongly decoded key {wrong!r}"

@@ -1,4 +1,4 @@
-"""End-to-end tests of the takedown (DMCA) and erasure (GDPR Art. 17) workflow, SPEC §9.
+"""End-to-end tests of the takedown (DMCA) and erasure (GDPR Art. 17) workflow (docs/takedown.md).
 
 Assets go through the real precompute pipeline first (versions, eight derivatives each), are
 copied to the replica bucket as CRR would, and then a real execution of

@@ -1,6 +1,6 @@
 """Writes sign.json: the signed-URL vectors shared by the Rust checker (shared/src/sign.rs) and
 the CloudFront Function (edge/viewer-request.js). Signatures are computed here, with Python's
-hmac, as a third implementation of the scheme in README "Signed URLs":
+hmac, as a third implementation of the scheme in docs/signing.md:
 
     string to sign = "PF1\n" + path + "\n" + signed params + "\n" + exp + "\n" + kid
     sig            = base64url, unpadded, of HMAC-SHA256(key = the secret's UTF-8 bytes)
