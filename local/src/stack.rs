@@ -44,14 +44,12 @@ impl LocalStack {
         let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
         std::fs::create_dir_all(&args.data).map_err(|e| io(&args.data.display().to_string(), e))?;
         let originals = Arc::new(
-            FsObjects::new(args.data.join("originals"))
-                .map_err(|e| io("originals", e))?
-                .named("originals"),
+            FsObjects::named(args.data.join("originals"), "originals")
+                .map_err(|e| io("originals", e))?,
         );
         let derived = Arc::new(
-            FsObjects::new(args.data.join("derived"))
-                .map_err(|e| io("derived", e))?
-                .named("derived"),
+            FsObjects::named(args.data.join("derived"), "derived")
+                .map_err(|e| io("derived", e))?,
         );
         let manifest = Arc::new(
             SqliteManifest::open(&args.data.join("manifest.db")).map_err(|e| e.to_string())?,
