@@ -47,6 +47,7 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { luma, ssimLuma } from './ssim.mjs';
@@ -76,30 +77,39 @@ const log = (...a) => console.error('[calibrate]', ...a);
 const r4 = (x) => Math.round(x * 1e4) / 1e4;
 const r5 = (x) => Math.round(x * 1e5) / 1e5;
 
-function parseArgs(argv) {
-  const o = { ...DEFAULTS, write: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--help' || a === '-h') o.help = true;
-    else if (a === '--bin') o.bin = resolve(val());
-    else if (a === '--photos') o.photos = resolve(val());
-    else if (a === '--report') o.report = resolve(val());
-    else if (a === '--no-write') o.write = false;
-    else if (a === '--slack') o.slack = Number(val());
-    else if (a === '--avif-key') o.avifKey = val();
-    else if (a === '--jobs') o.jobs = Math.max(1, Math.min(2, Number(val())));
-    else if (a === '--formats') {
-      o.formats = val().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-      for (const f of o.formats) if (!DEFAULTS.formats.includes(f)) throw new Error(`unknown format ${f}`);
-    } else if (a === '--steps') {
-      o.steps = val().split(',').map(Number);
-      for (const s of o.steps) if (!policy.quality_steps.includes(s)) throw new Error(`${s} is not a quality step (${policy.quality_steps.join(' ')})`);
-      o.steps = [...new Set(o.steps)].sort((x, y) => x - y);
-    } else throw new Error(`unknown argument ${a}`);
+/** The command line's options (`node:util` parseArgs). */
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  bin: { type: 'string' },
+  photos: { type: 'string' },
+  report: { type: 'string' },
+  'no-write': { type: 'boolean', default: false },
+  slack: { type: 'string' },
+  'avif-key': { type: 'string' },
+  jobs: { type: 'string' },
+  formats: { type: 'string' },
+  steps: { type: 'string' },
+};
+
+/** Parse argv into the run's options; throws on a usage error. */
+function parseCommand(argv) {
+  const { values: v } = parseArgs({ args: argv, options: OPTIONS });
+  const o = { ...DEFAULTS, write: !v['no-write'] };
+  if (v.help) o.help = true;
+  if (v.bin !== undefined) o.bin = resolve(v.bin);
+  if (v.photos !== undefined) o.photos = resolve(v.photos);
+  if (v.report !== undefined) o.report = resolve(v.report);
+  if (v.slack !== undefined) o.slack = Number(v.slack);
+  if (v['avif-key'] !== undefined) o.avifKey = v['avif-key'];
+  if (v.jobs !== undefined) o.jobs = Math.max(1, Math.min(2, Number(v.jobs)));
+  if (v.formats !== undefined) {
+    o.formats = v.formats.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    for (const f of o.formats) if (!DEFAULTS.formats.includes(f)) throw new Error(`unknown format ${f}`);
+  }
+  if (v.steps !== undefined) {
+    o.steps = v.steps.split(',').map(Number);
+    for (const s of o.steps) if (!policy.quality_steps.includes(s)) throw new Error(`${s} is not a quality step (${policy.quality_steps.join(' ')})`);
+    o.steps = [...new Set(o.steps)].sort((x, y) => x - y);
   }
   return o;
 }
@@ -151,7 +161,7 @@ function sharpEncode(raw, fmt, q) {
 async function main() {
   let o;
   try {
-    o = parseArgs(process.argv.slice(2));
+    o = parseCommand(process.argv.slice(2));
   } catch (e) {
     console.error(`calibrate: ${e.message}\n${USAGE}`);
     process.exit(2);

@@ -19,6 +19,7 @@
 
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { parseArgs as parseCommandLine } from 'node:util';
 import { loadFunction, buildEvent, splitUri, FUNCTION_PATH } from '../edge/harness.mjs';
 
 export const SIZE_LIMIT = 10240;
@@ -159,20 +160,21 @@ export function format(res) {
   return `${lines.join('\n')}\n`;
 }
 
-/** Parse argv; returns {seconds, json} or {error} / {help}. */
+/** Parse argv (`node:util` parseArgs); returns {seconds, json} or {error} / {help}. */
 export function parseArgs(argv) {
-  const opts = { seconds: 3, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') return { help: true };
-    if (a === '--json') opts.json = true;
-    else if (a === '--seconds' || a.startsWith('--seconds=')) {
-      const v = a === '--seconds' ? argv[++i] : a.slice(10);
-      if (v === undefined || !/^\d+(\.\d+)?$/.test(v) || !(+v > 0)) return { error: '--seconds needs a positive number' };
-      opts.seconds = +v;
-    } else return { error: `unknown argument ${a}` };
+  let values;
+  try {
+    ({ values } = parseCommandLine({
+      args: argv,
+      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean', default: false }, seconds: { type: 'string' } },
+    }));
+  } catch (e) {
+    return { error: e.message };
   }
-  return opts;
+  if (values.help) return { help: true };
+  const v = values.seconds ?? '3';
+  if (!/^\d+(\.\d+)?$/.test(v) || !(+v > 0)) return { error: '--seconds needs a positive number' };
+  return { seconds: +v, json: values.json };
 }
 
 async function main(argv) {

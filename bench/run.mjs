@@ -42,6 +42,7 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { luma, ssimLuma } from './ssim.mjs';
 import { canonicalize, catalogue } from './policy.mjs';
@@ -56,7 +57,20 @@ const USAGE =
 
 const log = (...a) => console.error('[run]', ...a);
 
-function parseArgs(argv) {
+/** The command line's options (`node:util` parseArgs). */
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  bin: { type: 'string' },
+  rounds: { type: 'string' },
+  photos: { type: 'string' },
+  query: { type: 'string' },
+  'no-synthetic': { type: 'boolean', default: false },
+  results: { type: 'string' },
+};
+
+/** Parse argv into the run's options; throws on a usage error. */
+function parseCommand(argv) {
+  const { values: v } = parseArgs({ args: argv, options: OPTIONS });
   const o = {
     bin: join(REPO, 'target', 'release', 'pixelfront'),
     rounds: 5,
@@ -66,23 +80,16 @@ function parseArgs(argv) {
     results: join(HERE, 'results.json'),
     out: join(HERE, 'out'),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--help' || a === '-h') o.help = true;
-    else if (a === '--bin') o.bin = resolve(val());
-    else if (a === '--rounds') {
-      o.rounds = Number(val());
-      if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error('--rounds must be a positive integer');
-    } else if (a === '--photos') o.photos = resolve(val());
-    else if (a === '--query') o.query = val();
-    else if (a === '--no-synthetic') o.synthetic = false;
-    else if (a === '--results') o.results = resolve(val());
-    else throw new Error(`unknown argument ${a}`);
+  if (v.help) o.help = true;
+  if (v.bin !== undefined) o.bin = resolve(v.bin);
+  if (v.rounds !== undefined) {
+    o.rounds = Number(v.rounds);
+    if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error('--rounds must be a positive integer');
   }
+  if (v.photos !== undefined) o.photos = resolve(v.photos);
+  if (v.query !== undefined) o.query = v.query;
+  if (v['no-synthetic']) o.synthetic = false;
+  if (v.results !== undefined) o.results = resolve(v.results);
   return o;
 }
 
@@ -187,7 +194,7 @@ async function synthetic(photos, outDir) {
 async function main() {
   let o;
   try {
-    o = parseArgs(process.argv.slice(2));
+    o = parseCommand(process.argv.slice(2));
   } catch (e) {
     console.error(`run: ${e.message}\n${USAGE}`);
     process.exit(2);

@@ -24,27 +24,24 @@
 
 import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { canonicalize, catalogue, policy } from './policy.mjs';
 
 const USAGE = "usage: node bench/sharp-render.mjs <input> <outdir> [--query 'w=..&h=..&fmt=..&q=..'] [--concurrency N]";
 
-function parseArgs(argv) {
-  const pos = [];
-  const opts = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') opts.help = true;
-    else if (a === '--query') opts.query = argv[++i];
-    else if (a.startsWith('--query=')) opts.query = a.slice(8);
-    else if (a === '--concurrency') opts.concurrency = Number(argv[++i]);
-    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
-    else pos.push(a);
-  }
-  if (!opts.help && pos.length !== 2) throw new Error('expected <input> <outdir>');
-  if (opts.query === undefined && argv.includes('--query')) throw new Error('--query needs a value');
-  return { input: pos[0], outdir: pos[1], ...opts };
+/** Parse argv (`node:util` parseArgs); throws on a usage error. */
+function parseCommand(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { help: { type: 'boolean', short: 'h' }, query: { type: 'string' }, concurrency: { type: 'string' } },
+    allowPositionals: true,
+  });
+  if (!values.help && positionals.length !== 2) throw new Error('expected <input> <outdir>');
+  const opts = { help: values.help, query: values.query };
+  if (values.concurrency !== undefined) opts.concurrency = Number(values.concurrency);
+  return { input: positionals[0], outdir: positionals[1], ...opts };
 }
 
 /** Add the encoder call for {fmt, q} to a pipeline. */
@@ -89,7 +86,7 @@ function jobs(query) {
 async function main() {
   let args;
   try {
-    args = parseArgs(process.argv.slice(2));
+    args = parseCommand(process.argv.slice(2));
   } catch (e) {
     console.error(`sharp-render: ${e.message}\n${USAGE}`);
     process.exit(2);

@@ -15,6 +15,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const BEGIN = '// BEGIN GENERATED POLICY';
 export const END = '// END GENERATED POLICY';
@@ -73,25 +74,30 @@ export function withPolicy(fnText, policyJsonText) {
   return fnText.slice(0, start) + generatedBlock(policyJsonText) + fnText.slice(end);
 }
 
+const USAGE = 'usage: node edge/gen-policy.mjs [--check] [--policy <file>] [--function <file>]';
+
+/** The command line's options (`node:util` parseArgs). */
+const OPTIONS = {
+  check: { type: 'boolean', default: false },
+  policy: { type: 'string', default: DEFAULT_POLICY },
+  function: { type: 'string', default: DEFAULT_FUNCTION },
+  help: { type: 'boolean', short: 'h' },
+};
+
 function main(argv) {
-  let check = false;
-  let policyPath = DEFAULT_POLICY;
-  let fnPath = DEFAULT_FUNCTION;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--check') check = true;
-    else if ((a === '--policy' || a === '--function') && i + 1 < argv.length) {
-      if (a === '--policy') policyPath = argv[++i];
-      else fnPath = argv[++i];
-    } else if (a === '--help' || a === '-h') {
-      console.log('usage: node edge/gen-policy.mjs [--check] [--policy <file>] [--function <file>]');
-      return 0;
-    } else {
-      console.error(`error: unexpected argument '${a}'`);
-      console.error('usage: node edge/gen-policy.mjs [--check] [--policy <file>] [--function <file>]');
-      return 2;
-    }
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
+  } catch (e) {
+    console.error(`error: ${e.message}`);
+    console.error(USAGE);
+    return 2;
   }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const { check, policy: policyPath, function: fnPath } = values;
   let fnText, policyText;
   try {
     fnText = readFileSync(fnPath, 'utf8');

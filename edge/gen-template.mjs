@@ -16,6 +16,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const BEGIN = '# BEGIN GENERATED viewer-request.js';
 export const END = '# END GENERATED viewer-request.js';
@@ -87,25 +88,28 @@ export function withFunction(templateText, code) {
 
 const USAGE = 'usage: node edge/gen-template.mjs [--check] [--function <file>] [--template <file>]';
 
+/** The command line's options (`node:util` parseArgs). */
+const OPTIONS = {
+  check: { type: 'boolean', default: false },
+  function: { type: 'string', default: DEFAULT_FUNCTION },
+  template: { type: 'string', default: DEFAULT_TEMPLATE },
+  help: { type: 'boolean', short: 'h' },
+};
+
 function main(argv) {
-  let check = false;
-  let fnPath = DEFAULT_FUNCTION;
-  let templatePath = DEFAULT_TEMPLATE;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--check') check = true;
-    else if ((a === '--function' || a === '--template') && i + 1 < argv.length) {
-      if (a === '--function') fnPath = argv[++i];
-      else templatePath = argv[++i];
-    } else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`error: unexpected argument '${a}'`);
-      console.error(USAGE);
-      return 2;
-    }
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
+  } catch (e) {
+    console.error(`error: ${e.message}`);
+    console.error(USAGE);
+    return 2;
   }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const { check, function: fnPath, template: templatePath } = values;
   let templateText, code;
   try {
     templateText = readFileSync(templatePath, 'utf8');

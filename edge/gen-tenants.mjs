@@ -23,6 +23,7 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const EXAMPLE_TENANTS = fileURLToPath(new URL('../events/tenants.example.json', import.meta.url));
 
@@ -196,21 +197,29 @@ const USAGE = [
   '       node edge/gen-tenants.mjs --tenants <file> --validate',
 ].join('\n');
 
+/** The command line's options (`node:util` parseArgs). */
+const OPTIONS = {
+  validate: { type: 'boolean' },
+  tenants: { type: 'string' },
+  table: { type: 'string' },
+  'out-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
 function main(argv) {
-  const opts = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--validate') opts.validate = true;
-    else if (['--tenants', '--table', '--out-dir'].includes(a) && i + 1 < argv.length) opts[a.slice(2)] = argv[++i];
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`error: unexpected argument '${a}'`);
-      console.error(USAGE);
-      return 2;
-    }
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
+  } catch (e) {
+    console.error(`error: ${e.message}`);
+    console.error(USAGE);
+    return 2;
   }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const opts = values;
   if (!opts.tenants || (!opts.validate && (!opts.table || !opts['out-dir']))) {
     console.error(USAGE);
     return 2;

@@ -41,6 +41,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { EXAMPLE_TENANTS, TenantsError, loadTenants } from './gen-tenants.mjs';
 
 export const DEFAULT_TENANTS = EXAMPLE_TENANTS;
@@ -308,25 +309,28 @@ export function wafTemplate(tenants, warnings = []) {
 
 const USAGE = 'usage: node edge/gen-waf.mjs [--check] [--tenants <file>] [--out <file>]';
 
+/** The command line's options (`node:util` parseArgs). */
+const OPTIONS = {
+  check: { type: 'boolean', default: false },
+  tenants: { type: 'string', default: DEFAULT_TENANTS },
+  out: { type: 'string', default: DEFAULT_OUT },
+  help: { type: 'boolean', short: 'h' },
+};
+
 function main(argv) {
-  let check = false;
-  let tenantsPath = DEFAULT_TENANTS;
-  let outPath = DEFAULT_OUT;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--check') check = true;
-    else if ((a === '--tenants' || a === '--out') && i + 1 < argv.length) {
-      if (a === '--tenants') tenantsPath = argv[++i];
-      else outPath = argv[++i];
-    } else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`error: unexpected argument '${a}'`);
-      console.error(USAGE);
-      return 2;
-    }
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
+  } catch (e) {
+    console.error(`error: ${e.message}`);
+    console.error(USAGE);
+    return 2;
   }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const { check, tenants: tenantsPath, out: outPath } = values;
   let text;
   const warnings = [];
   try {

@@ -8,34 +8,27 @@
 //! error prints the problem and the usage line to stderr and exits 2; `--help` prints the usage
 //! to stdout and exits 0.
 
+import { parseArgs } from 'node:util';
 import { runViewerRequest, splitUri } from './harness.mjs';
 
 const USAGE = "usage: node edge/normalize.mjs [--accept <value>] '<path>?<query>'";
 
-/** Parse argv into {help} | {accept, uri} | {error}. */
-function parseArgs(argv) {
-  let accept;
-  const positional = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    } else if (a === '--help' || a === '-h') {
-      return { help: true };
-    } else if (a === '--accept') {
-      if (i + 1 >= argv.length) return { error: "option '--accept' needs a value" };
-      if (accept !== undefined) return { error: "option '--accept' given more than once" };
-      accept = argv[++i];
-    } else if (a.startsWith('--accept=')) {
-      if (accept !== undefined) return { error: "option '--accept' given more than once" };
-      accept = a.slice('--accept='.length);
-    } else if (a.startsWith('-') && a !== '-') {
-      return { error: `unknown option '${a}'` };
-    } else {
-      positional.push(a);
-    }
+/** Parse argv into {help} | {accept, uri} | {error} (`node:util` parseArgs). */
+function parseCommand(argv) {
+  let values, positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: { accept: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+    }));
+  } catch (e) {
+    return { error: e.message };
   }
+  if (values.help) return { help: true };
+  if ((values.accept?.length ?? 0) > 1) return { error: "option '--accept' given more than once" };
+  const accept = values.accept?.[0];
+  const positional = positionals;
   if (positional.length !== 1) {
     return { error: positional.length ? 'expected exactly one URI' : "missing '<path>?<query>'" };
   }
@@ -43,7 +36,7 @@ function parseArgs(argv) {
 }
 
 async function main(argv) {
-  const args = parseArgs(argv);
+  const args = parseCommand(argv);
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;

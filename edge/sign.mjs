@@ -17,6 +17,7 @@
 //! or secret, or a usage error (with the usage line); `--help` prints the usage and exits 0.
 
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { loadFunction, queryPairs } from './harness.mjs';
 
 const USAGE =
@@ -52,35 +53,33 @@ export function signUri(uri, { kid, secret, exp }) {
   return { uri: `${path}?${[...kept, `exp=${exp}&kid=${kid}&sig=${sig}`].join('&')}` };
 }
 
-const OPTIONS = { '--kid': 'kid', '--secret': 'secret', '--exp': 'exp', '--expires-at': 'exp', '--expires-in': 'expiresIn' };
+/** The command line's options (`node:util` parseArgs); each may be given once. */
+const OPTIONS = {
+  kid: { type: 'string', multiple: true },
+  secret: { type: 'string', multiple: true },
+  exp: { type: 'string', multiple: true },
+  'expires-at': { type: 'string', multiple: true },
+  'expires-in': { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+};
 
 /** Parse argv into {help} | {kid, secret, exp, expiresIn, uri} | {error}. */
-function parseArgs(argv, env) {
+function parseCommand(argv, env) {
+  let values, positionals;
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true }));
+  } catch (e) {
+    return { error: e.message };
+  }
+  if (values.help) return { help: true };
   const got = {};
-  const positional = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf('=');
-    const opt = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    if (a === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    } else if (a === '--help' || a === '-h') {
-      return { help: true };
-    } else if (Object.hasOwn(OPTIONS, opt)) {
-      const key = OPTIONS[opt];
-      let value;
-      if (opt !== a) value = a.slice(eq + 1);
-      else if (i + 1 < argv.length) value = argv[++i];
-      else return { error: `option '${opt}' needs a value` };
-      if (got[key] !== undefined) return { error: `option '${opt}' given more than once` };
+  for (const [name, key] of [['kid', 'kid'], ['secret', 'secret'], ['exp', 'exp'], ['expires-at', 'exp'], ['expires-in', 'expiresIn']]) {
+    for (const value of values[name] ?? []) {
+      if (got[key] !== undefined) return { error: `option '--${name}' given more than once` };
       got[key] = value;
-    } else if (a.startsWith('-') && a !== '-') {
-      return { error: `unknown option '${a}'` };
-    } else {
-      positional.push(a);
     }
   }
+  const positional = positionals;
   if (got.kid === undefined) return { error: "missing '--kid'" };
   const secret = got.secret ?? env.PIXELFRONT_SIGNING_SECRET;
   if (secret === undefined) return { error: "missing '--secret' (or PIXELFRONT_SIGNING_SECRET)" };
@@ -106,7 +105,7 @@ function parseArgs(argv, env) {
 
 /** Run the CLI; returns the exit code. `now` (Unix seconds) is for tests. */
 export function main(argv, { env = process.env, now = Math.floor(Date.now() / 1000), out = process.stdout, err = process.stderr } = {}) {
-  const args = parseArgs(argv, env);
+  const args = parseCommand(argv, env);
   if (args.help) {
     out.write(`${USAGE}\n`);
     return 0;

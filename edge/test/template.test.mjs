@@ -25,10 +25,11 @@ const GEN = fileURLToPath(new URL('../gen-template.mjs', import.meta.url));
 const templateText = readFileSync(DEFAULT_TEMPLATE, 'utf8');
 const code = readFileSync(DEFAULT_FUNCTION, 'utf8');
 
-// The `yaml` package (installed with the repo's node_modules, as asl-validator's dependency)
-// with CloudFormation's short-form intrinsics, resolved to their long form.
+// The `yaml` package (a devDependency of the root package.json: `npm ci`, run by .ci/setup)
+// with CloudFormation's short-form intrinsics, resolved to their long form. Without it the
+// tests that parse YAML fail (they never skip); the others still run.
 const YAML = (await import('yaml').catch(() => null))?.default;
-const needsYaml = YAML ? {} : { skip: 'the yaml package is not installed (npm ci)' };
+const MISSING = 'the yaml package is missing: run `npm ci` at the repo root (.ci/setup does)';
 const NAMES = ['Ref', 'Sub', 'GetAtt', 'If', 'Not', 'Equals', 'Select', 'Split', 'Join', 'And', 'Or', 'Condition'];
 const longName = (n) => (n === 'Ref' || n === 'Condition' ? n : `Fn::${n}`);
 const customTags = NAMES.flatMap((n) => [
@@ -36,7 +37,10 @@ const customTags = NAMES.flatMap((n) => [
   { tag: `!${n}`, collection: 'seq', resolve: (seq) => ({ [longName(n)]: seq.toJSON() }) },
   { tag: `!${n}`, collection: 'map', resolve: (map) => ({ [longName(n)]: map.toJSON() }) },
 ]);
-const parseCfn = (text) => YAML.parse(text, { customTags });
+const parseCfn = (text) => {
+  assert.ok(YAML, MISSING);
+  return YAML.parse(text, { customTags });
+};
 
 function gen(...args) {
   return spawnSync(process.execPath, [GEN, ...args], { encoding: 'utf8' });
@@ -68,7 +72,7 @@ test('gen-template --check passes on the committed files', () => {
   assert.equal(checkTemplate(templateText, code).ok, true);
 });
 
-test('the FunctionCode CloudFormation reads is viewer-request.js byte for byte', needsYaml, () => {
+test('the FunctionCode CloudFormation reads is viewer-request.js byte for byte', () => {
   const t = parseCfn(templateText);
   const fn = t.Resources.ViewerRequestFunction;
   assert.equal(fn.Type, 'AWS::CloudFront::Function');
@@ -91,7 +95,7 @@ test('the check fails on any change of the function, and regenerating fixes it',
   assert.equal(withFunction(templateText, code), templateText);
 });
 
-test('line endings survive: no final newline, one, several; blank and indented lines', needsYaml, () => {
+test('line endings survive: no final newline, one, several; blank and indented lines', () => {
   for (const c of [
     'var a = 1;',
     'var a = 1;\n',
@@ -140,12 +144,18 @@ test('CLI: --check exits 1 on a stale copy, rewriting fixes it, 2 on unusable in
 // --- The edge wiring -------------------------------------------------------------------------
 
 const resources = YAML ? parseCfn(templateText).Resources : {};
+/** A test of the parsed template: fails with MISSING when the yaml package is absent. */
+const wiring = (name, fn) =>
+  test(name, () => {
+    assert.ok(YAML, MISSING);
+    fn();
+  });
 const distribution = resources.Distribution?.Properties.DistributionConfig;
 const arnOfDistribution = {
   'Fn::Sub': 'arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}',
 };
 
-test('origin group: the derived bucket first, the transformer on 403/404/5xx', needsYaml, () => {
+wiring('origin group: the derived bucket first, the transformer on 403/404/5xx', () => {
   const [group] = distribution.OriginGroups.Items;
   assert.equal(distribution.OriginGroups.Quantity, 1);
   assert.deepEqual(group.Members.Items.map((m) => m.OriginId), ['derived', 'transform']);
@@ -175,7 +185,7 @@ test('origin group: the derived bucket first, the transformer on 403/404/5xx', n
   }
 });
 
-test('behaviors: GET/HEAD, https, the function, cache and origin request policies', needsYaml, () => {
+wiring('behaviors: GET/HEAD, https, the function, cache and origin request policies', () => {
   const fnAssoc = [
     {
       EventType: 'viewer-request',
@@ -224,7 +234,7 @@ test('behaviors: GET/HEAD, https, the function, cache and origin request policie
   });
 });
 
-test('distribution settings: error TTLs, cache tags, HTTP/2+3, price class, optional web ACL', needsYaml, () => {
+wiring('distribution settings: error TTLs, cache tags, HTTP/2+3, price class, optional web ACL', () => {
   const ttl = Object.fromEntries(distribution.CustomErrorResponses.map((e) => [e.ErrorCode, e.ErrorCachingMinTTL]));
   assert.deepEqual(ttl, { 400: 10, 403: 10, 404: 10, 500: 60, 502: 60, 503: 60, 504: 60 });
   assert.deepEqual(distribution.CacheTagConfig, { HeaderName: 'x-amz-meta-cache-tag' });
@@ -240,7 +250,7 @@ test('distribution settings: error TTLs, cache tags, HTTP/2+3, price class, opti
   assert.equal(params.TransformMemorySize.Default, 1769);
 });
 
-test('the function is cloudfront-js-2.0, published, with the tenant policy store', needsYaml, () => {
+wiring('the function is cloudfront-js-2.0, published, with the tenant policy store', () => {
   const p = resources.ViewerRequestFunction.Properties;
   assert.equal(p.AutoPublish, true);
   assert.equal(p.FunctionConfig.Runtime, 'cloudfront-js-2.0');
@@ -250,7 +260,7 @@ test('the function is cloudfront-js-2.0, published, with the tenant policy store
   assert.deepEqual(resources.TenantPolicyStore.Properties.ImportSource['Fn::If'][0], 'HasTenantPolicyImport');
 });
 
-test('only this distribution reaches the origins (bucket policy, Lambda permissions)', needsYaml, () => {
+wiring('only this distribution reaches the origins (bucket policy, Lambda permissions)', () => {
   const statements = resources.DerivedBucketPolicy.Properties.PolicyDocument.Statement;
   assert.deepEqual(statements.map((s) => s.Sid), ['DenyInsecureTransport', 'AllowDistributionRead']);
   const read = statements[1];
@@ -271,7 +281,7 @@ test('only this distribution reaches the origins (bucket policy, Lambda permissi
   assert.deepEqual(fn.FunctionUrlConfig, { AuthType: 'AWS_IAM', InvokeMode: 'BUFFERED' });
 });
 
-test('the transformer: build, environment and a least-privilege role', needsYaml, () => {
+wiring('the transformer: build, environment and a least-privilege role', () => {
   const fn = resources.TransformFunction;
   assert.deepEqual(fn.Metadata, { BuildMethod: 'rust-cargolambda', BuildProperties: { Binary: 'transform' } });
   assert.equal(fn.Properties.Runtime, 'provided.al2023');
