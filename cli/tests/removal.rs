@@ -719,8 +719,8 @@ print(json.dumps(arns))
 /// The AWS side against moto's Step Functions interpreter and DynamoDB: takedown followed to
 /// its summary with the progress of every step, the same request id followed again, another
 /// input under it refused, a failed execution, `--no-wait`, a backfill's map-run progress, and
-/// the audit table read. Needs moto and boto3 from the Python venv of `.ci/setup`
-/// (`PIXELFRONT_VENV`, default `~/.cache/pixelfront/venv`), which `.ci/setup` creates.
+/// the audit table read. Needs moto and boto3 from the Python venv of `.ci/setup-test`
+/// (`PIXELFRONT_VENV`, default `~/.cache/pixelfront/venv`), which `.ci/setup-test` creates.
 #[test]
 fn aws_verbs_against_moto() {
     let venv = std::env::var_os("PIXELFRONT_VENV")
@@ -753,7 +753,7 @@ fn aws_verbs_against_moto() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start moto from the venv of .ci/setup (PIXELFRONT_VENV)");
+        .expect("start moto from the venv of .ci/setup-test (PIXELFRONT_VENV)");
     // Stopped by its PID when the test ends, passing or failing.
     let mut moto = KillOnDrop(moto);
     let deadline = Instant::now() + Duration::from_secs(60);

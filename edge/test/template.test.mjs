@@ -29,7 +29,7 @@ const code = readFileSync(DEFAULT_FUNCTION, 'utf8');
 // with CloudFormation's short-form intrinsics, resolved to their long form. Without it the
 // tests that parse YAML fail (they never skip); the others still run.
 const YAML = (await import('yaml').catch(() => null))?.default;
-const MISSING = 'the yaml package is missing: run `npm ci` at the repo root (.ci/setup does)';
+const MISSING = 'the yaml package is missing: run `npm ci` at the repo root (.ci/setup-test does)';
 const NAMES = ['Ref', 'Sub', 'GetAtt', 'If', 'Not', 'Equals', 'Select', 'Split', 'Join', 'And', 'Or', 'Condition'];
 const longName = (n) => (n === 'Ref' || n === 'Condition' ? n : `Fn::${n}`);
 const customTags = NAMES.flatMap((n) => [

@@ -35,10 +35,10 @@ const GEN_WAF = fileURLToPath(new URL('../gen-waf.mjs', import.meta.url));
 const GEN_TENANTS = fileURLToPath(new URL('../gen-tenants.mjs', import.meta.url));
 const run = (script, ...args) => spawnSync(process.execPath, [script, ...args], { encoding: 'utf8' });
 
-// The `yaml` package: a devDependency of the root package.json (`npm ci`, run by .ci/setup).
+// The `yaml` package: a devDependency of the root package.json (`npm ci`, run by .ci/setup-test).
 // Without it the test that parses waf.yaml fails (it never skips).
 const YAML = (await import('yaml').catch(() => null))?.default;
-const MISSING = 'the yaml package is missing: run `npm ci` at the repo root (.ci/setup does)';
+const MISSING = 'the yaml package is missing: run `npm ci` at the repo root (.ci/setup-test does)';
 const NAMES = ['Ref', 'Sub', 'GetAtt', 'Equals'];
 const longName = (n) => (n === 'Ref' ? n : `Fn::${n}`);
 const customTags = NAMES.flatMap((n) => [
