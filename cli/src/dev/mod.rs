@@ -68,18 +68,13 @@ pub struct Dev {
     admin_token: String,
 }
 
-/// A random hex token from the OS (or, failing that, from the clock and the PID).
+/// A random hex token from the OS (32 hex digits, see
+/// [`pixelfront_shared::sign::random_token`]).
+///
+/// # Panics
+/// When the OS has no random source: a guessable token or secret is worse than none.
 pub fn new_token() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        bytes.copy_from_slice(
-            &pixelfront_shared::sign::hmac_sha256(seed.as_bytes(), b"token")[..16],
-        );
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    pixelfront_shared::sign::random_token().unwrap_or_else(|e| panic!("{e}"))
 }
 
 impl Dev {
