@@ -67,16 +67,9 @@ pub enum LocalError {
     Rejected(String),
 }
 
-/// A random hex token of 128 bits from the OS (or, failing that, from the clock and the PID).
+/// A random hex token of 128 bits from the OS (`getrandom`).
 pub fn new_token() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        bytes.copy_from_slice(&pixelfront_shared::sign::hmac_sha256(seed.as_bytes(), b"token")[..16]);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    pixelfront_shared::sign::random_token()
 }
 
 /// Runs the local stack until Ctrl-C or SIGTERM.

@@ -13,8 +13,11 @@
 //! exactly as sent, in the order sent, joined by `&`. Other parameters (`utm_*`, junk) are
 //! not signed: they never affect the bytes and normalization drops them.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 
 /// Longest accepted `kid`, bytes.
@@ -98,38 +101,32 @@ pub fn string_to_sign(path: &str, query: &str, exp: u64, kid: &str) -> String {
     format!("PF1\n{path}\n{}\n{exp}\n{kid}", signed.join("&"))
 }
 
-/// HMAC-SHA256 (RFC 2104) of `msg` keyed with `key`.
+/// HMAC-SHA256 (RFC 2104) of `msg` keyed with `key` (any length).
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    let mut mac = Hmac::<Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 /// Unpadded base64url (RFC 4648 §5).
 pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Bytes of OS randomness in a [`random_token`] (128 bits; 32 hex digits).
+pub const TOKEN_BYTES: usize = 16;
+
+/// The OS random source failed (no `getrandom` syscall nor `/dev/urandom`).
+#[derive(Debug, thiserror::Error)]
+#[error("the OS random source failed: {0}")]
+pub struct RandomError(#[from] getrandom::Error);
+
+/// A random token: [`TOKEN_BYTES`] bytes from the OS random source, lower-case hex.
+pub fn random_token() -> Result<String, RandomError> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
 }
 
 /// The `sig` value for a request.
@@ -247,9 +244,8 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            hex,
+            hex::encode(mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         // A key longer than the block is hashed first (RFC 4231 case 6).
@@ -272,6 +268,15 @@ mod tests {
         ] {
             assert_eq!(base64url(input), want);
         }
+    }
+
+    #[test]
+    fn random_tokens_are_hex_and_differ() {
+        let a = random_token().expect("token");
+        let b = random_token().expect("token");
+        assert_eq!(a.len(), 2 * TOKEN_BYTES);
+        assert!(a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        assert_ne!(a, b);
     }
 
     #[derive(Deserialize)]

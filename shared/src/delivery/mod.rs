@@ -245,8 +245,7 @@ pub struct Delivered {
 /// The quoted strong ETag of `bytes`: hex MD5, what S3 gives a single-part upload.
 pub fn etag_of(bytes: &[u8]) -> String {
     let digest = Md5::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    format!("\"{}\"", hex::encode(digest))
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (a list, weak forms, or `*`).

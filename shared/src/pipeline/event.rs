@@ -55,12 +55,12 @@ pub fn decode_event_key(raw: &str) -> Result<String, PipelineError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes
+                let mut byte = [0u8; 1];
+                bytes
                     .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .and_then(|h| hex::decode_to_slice(h, &mut byte).ok())
                     .ok_or_else(|| bad("malformed %-escape"))?;
-                out.push(hex);
+                out.push(byte[0]);
                 i += 2;
             }
             b => out.push(b),
@@ -138,7 +138,14 @@ mod tests {
         for (raw, want) in table {
             assert_eq!(decode_event_key(raw).expect(raw), want, "{raw}");
         }
-        for bad in ["acme/%", "acme/%2", "acme/%zz.jpg", "acme/%FF.jpg"] {
+        // `%+f` is no escape (a bare integer parse would take the sign and give 0x0f).
+        for bad in [
+            "acme/%",
+            "acme/%2",
+            "acme/%zz.jpg",
+            "acme/%FF.jpg",
+            "acme/%+f.jpg",
+        ] {
             assert!(
                 matches!(decode_event_key(bad), Err(PipelineError::InvalidInput(_))),
                 "{bad}"

@@ -46,8 +46,7 @@ pub fn chunk_sk(request_id: &str, attribute: &str, entries: &[String]) -> String
         h.update(e.as_bytes());
     }
     let digest = h.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{request_id}#{attribute}#{hex}")
+    format!("{request_id}#{attribute}#{}", hex::encode(&digest[..16]))
 }
 
 /// Audit records in a DynamoDB table.
@@ -383,6 +382,11 @@ mod tests {
         assert_ne!(k, chunk_sk("REQ-1", "deleted_originals", &a));
         assert!(k.starts_with("REQ-1#deleted_derivatives#"));
         assert_eq!(k.len(), "REQ-1#deleted_derivatives#".len() + 32);
+        // Stored keys outlive releases: the digest and its lower-case hex never change.
+        assert_eq!(
+            k,
+            "REQ-1#deleted_derivatives#231ff9ae421066bd352810e4e3042f34"
+        );
     }
 
     #[test]
