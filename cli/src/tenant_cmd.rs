@@ -3,7 +3,7 @@
 //! every change without a restart. The file has the same shape as the tenants file the AWS
 //! load files are generated from (`edge/gen-tenants.mjs`).
 
-use pixelfront_local::{new_token, tenants};
+use pixelfront_local::tenants;
 use crate::Failure;
 use pixelfront_shared::normalize::valid_tenant;
 use pixelfront_shared::sign::{valid_kid, TenantPolicy};
@@ -147,7 +147,10 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
                 }
                 Some(s) => s,
                 None => {
-                    let s = format!("{}{}", new_token(), new_token());
+                    let token = || {
+                        pixelfront_shared::sign::random_token().map_err(|e| Failure::io(e))
+                    };
+                    let s = format!("{}{}", token()?, token()?);
                     println!("{s}");
                     s
                 }

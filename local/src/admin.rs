@@ -112,7 +112,10 @@ impl App {
                 Err(_) => return text(400, "body must be a JSON object"),
             };
         let request_id = match fields.remove("request_id") {
-            None => crate::new_token(),
+            None => match pixelfront_shared::sign::random_token() {
+                Ok(id) => id,
+                Err(e) => return unavailable("random source", &e),
+            },
             Some(serde_json::Value::String(id)) => id,
             Some(_) => return text(400, "request_id must be a string"),
         };

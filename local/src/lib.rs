@@ -67,11 +67,6 @@ pub enum LocalError {
     Rejected(String),
 }
 
-/// A random hex token of 128 bits from the OS (`getrandom`).
-pub fn new_token() -> String {
-    pixelfront_shared::sign::random_token()
-}
-
 /// Runs the local stack until Ctrl-C or SIGTERM.
 pub fn run(args: LocalStackArgs) -> Result<(), LocalError> {
     let _ = tracing_subscriber::fmt()
@@ -83,7 +78,10 @@ pub fn run(args: LocalStackArgs) -> Result<(), LocalError> {
         .try_init();
     let (admin_token, generated) = match args.admin_token.clone().filter(|t| !t.is_empty()) {
         Some(t) => (t, false),
-        None => (new_token(), true),
+        None => (
+            pixelfront_shared::sign::random_token().map_err(|e| LocalError::Io(e.to_string()))?,
+            true,
+        ),
     };
     let stack = stack::LocalStack::open(&args, admin_token).map_err(LocalError::Io)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

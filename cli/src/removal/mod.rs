@@ -285,13 +285,14 @@ impl Verb {
 }
 
 /// A generated request id: `{verb}-{UTC time}-{8 random hex}`.
-fn generated_id(verb: &str) -> String {
+fn generated_id(verb: &str) -> Result<String, CliError> {
     let stamp: String = pixelfront_shared::pipeline::now_rfc3339()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    let token = pixelfront_local::new_token();
-    format!("{verb}-{stamp}-{}", &token[..8.min(token.len())])
+    let token = pixelfront_shared::sign::random_token()
+        .map_err(|e| CliError::Server(e.to_string()))?;
+    Ok(format!("{verb}-{stamp}-{}", &token[..8.min(token.len())]))
 }
 
 /// The request id given (checked) or generated (printed on stderr first).
@@ -302,7 +303,7 @@ fn request_id(given: Option<&str>, verb: &str) -> Result<String, CliError> {
             "request id {id:?} must be 1-80 of [A-Za-z0-9_-]"
         ))),
         None => {
-            let id = generated_id(verb);
+            let id = generated_id(verb)?;
             eprintln!("pixelfront: request id {id}");
             Ok(id)
         }
@@ -781,7 +782,7 @@ mod tests {
         }
         assert!(request_id(Some("bad id"), "takedown").is_err());
         assert!(request_id(Some("R1"), "takedown").is_ok());
-        let generated = generated_id("takedown");
+        let generated = generated_id("takedown").expect("random");
         assert!(valid_request_id(&generated), "{generated}");
     }
 
