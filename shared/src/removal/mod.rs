@@ -17,18 +17,24 @@
 //! 5. [`finish`]: set the final status again, close every audit item with the end time and
 //!    the invalidation ids, and write the request item that makes a repeat a no-op.
 
+pub mod run;
 pub mod task;
 
 #[cfg(feature = "cdn")]
 pub mod cloudfront;
 #[cfg(feature = "aws")]
 pub mod dynamo;
+#[cfg(feature = "local")]
+pub mod fs;
+#[cfg(feature = "local")]
+pub mod sqlite;
 
 use crate::normalize::valid_tenant;
 use crate::store::{AssetId, ManifestError, ManifestStore, Status, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 /// Wildcard paths per invalidation batch. With [`INVALIDATION_CONCURRENCY`] batches in flight
 /// at most 14 wildcards are in progress, under CloudFront's 15 per distribution.
@@ -473,6 +479,94 @@ pub trait AuditStore: Send + Sync {
         &self,
         asset: &AssetId,
     ) -> impl Future<Output = Result<Vec<AuditRecord>, RemovalError>> + Send;
+}
+
+// Shared handles: the local stack hands one SQLite file to the manifest and the audit ports.
+
+impl<T: VersionedStore> VersionedStore for Arc<T> {
+    fn bucket_name(&self) -> &str {
+        (**self).bucket_name()
+    }
+
+    fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>, StoreError>> + Send {
+        (**self).list_versions(prefix)
+    }
+
+    fn delete_version(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete_version(key, version_id)
+    }
+}
+
+impl<T: Cdn> Cdn for Arc<T> {
+    fn invalidate(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> impl Future<Output = Result<Invalidation, CdnError>> + Send {
+        (**self).invalidate(caller_reference, paths)
+    }
+
+    fn invalidation(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Invalidation, CdnError>> + Send {
+        (**self).invalidation(id)
+    }
+}
+
+impl<T: AuditStore> AuditStore for Arc<T> {
+    fn finished(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<Summary>, RemovalError>> + Send {
+        (**self).finished(request_id)
+    }
+
+    fn open(&self, record: &AuditRecord) -> impl Future<Output = Result<(), RemovalError>> + Send {
+        (**self).open(record)
+    }
+
+    fn append_deleted(
+        &self,
+        asset: &AssetId,
+        request_id: &str,
+        target: Target,
+        deleted: &[Deleted],
+    ) -> impl Future<Output = Result<(), RemovalError>> + Send {
+        (**self).append_deleted(asset, request_id, target, deleted)
+    }
+
+    fn close(
+        &self,
+        asset: &AssetId,
+        request_id: &str,
+        status: Status,
+        finished_at: &str,
+        invalidation_ids: &[String],
+    ) -> impl Future<Output = Result<(), RemovalError>> + Send {
+        (**self).close(asset, request_id, status, finished_at, invalidation_ids)
+    }
+
+    fn put_finished(
+        &self,
+        summary: &Summary,
+    ) -> impl Future<Output = Result<Summary, RemovalError>> + Send {
+        (**self).put_finished(summary)
+    }
+
+    fn records(
+        &self,
+        asset: &AssetId,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, RemovalError>> + Send {
+        (**self).records(asset)
+    }
 }
 
 /// Request ids are execution names: 1..=80 of `[A-Za-z0-9_-]`.
@@ -974,5 +1068,7 @@ pub async fn finish<M: ManifestStore, A: AuditStore>(
 
 pub mod memory;
 
+#[cfg(test)]
+mod end_to_end;
 #[cfg(test)]
 mod tests;

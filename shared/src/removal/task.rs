@@ -110,6 +110,21 @@ where
     D: VersionedStore,
     C: Cdn,
 {
+    /// Step 2 on the bucket `target` names.
+    pub(crate) async fn purge_target(
+        &self,
+        request_id: &str,
+        target: Target,
+        asset: &AssetVersions,
+    ) -> Result<Purged, RemovalError> {
+        let a = &self.audit;
+        match target {
+            Target::Originals => purge(Some(&self.originals), a, request_id, target, asset).await,
+            Target::Replica => purge(self.replica.as_ref(), a, request_id, target, asset).await,
+            Target::Derived => purge(Some(&self.derived), a, request_id, target, asset).await,
+        }
+    }
+
     /// Runs one task payload and returns the step's JSON result.
     pub async fn handle(&self, payload: Value) -> Result<Value, RemovalError> {
         let step: Step = serde_json::from_value(payload)
@@ -135,21 +150,9 @@ where
                 request_id,
                 target,
                 asset,
-            } => {
-                let a = &self.audit;
-                let out = match target {
-                    Target::Originals => {
-                        purge(Some(&self.originals), a, &request_id, target, &asset).await?
-                    }
-                    Target::Replica => {
-                        purge(self.replica.as_ref(), a, &request_id, target, &asset).await?
-                    }
-                    Target::Derived => {
-                        purge(Some(&self.derived), a, &request_id, target, &asset).await?
-                    }
-                };
-                json(serde_json::to_value(out))
-            }
+            } => json(serde_json::to_value(
+                self.purge_target(&request_id, target, &asset).await?,
+            )),
             Step::Plan { request_id, assets } => Ok(serde_json::json!({
                 "batches": plan_refs(&request_id, &assets),
             })),

@@ -3,7 +3,8 @@
 //! a killed process never leaves a half-written object under a real name.
 //!
 //! Versioned originals live beside the key as `{key}@{version}`; the key grammar (SPEC §2)
-//! excludes `@`, so the two never collide.
+//! excludes `@`, so the two never collide. The takedown steps list and delete them through
+//! [`crate::removal::VersionedStore`] (feature `local`, `removal/fs.rs`).
 
 use super::{Object, ObjectStore, PutOptions, StoreError};
 use std::io::Write;
@@ -18,16 +19,29 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 #[derive(Debug)]
 pub struct FsObjects {
     root: PathBuf,
+    name: String,
     counter: AtomicU64,
 }
 
 impl FsObjects {
-    /// A store rooted at `root` (created when missing).
+    /// A store rooted at `root` (created when missing), named after the root's last path
+    /// component (`data/originals` is the bucket `originals`; `local` when there is none).
     pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        let name = root
+            .file_name()
+            .map_or_else(|| "local".to_string(), |n| n.to_string_lossy().into_owned());
+        Self::named(root, &name)
+    }
+
+    /// A store rooted at `root` (created when missing) whose bucket name, as the audit
+    /// records show it, is `name` (e.g. `originals`, `derived`).
+    pub fn named(root: impl Into<PathBuf>, name: &str) -> std::io::Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
         Ok(FsObjects {
             root,
+            name: name.to_string(),
             counter: AtomicU64::new(0),
         })
     }
@@ -35,6 +49,11 @@ impl FsObjects {
     /// The directory this store writes under.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The bucket name given at construction.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The path of `key` (and `version`), refusing keys that could escape the root.
@@ -161,11 +180,10 @@ impl FsObjects {
         let dir = path
             .parent()
             .ok_or_else(|| StoreError::Denied(format!("no parent for {}", path.display())))?;
-        std::fs::create_dir_all(dir).map_err(io)?;
         let seq = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!("{TEMP_PREFIX}{}-{seq}", std::process::id()));
         let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = create_in(dir, &tmp)?;
             f.write_all(body)?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)
@@ -174,6 +192,19 @@ impl FsObjects {
             let _ = std::fs::remove_file(&tmp);
         }
         result.map_err(io)
+    }
+}
+
+/// Creates `file` in `dir`, creating `dir` first. A purge removes directories it empties
+/// (`removal/fs.rs`), so the directory can vanish between the two: tried again a few times.
+fn create_in(dir: &Path, file: &Path) -> std::io::Result<std::fs::File> {
+    let mut attempts = 0;
+    loop {
+        std::fs::create_dir_all(dir)?;
+        match std::fs::File::create(file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            other => return other,
+        }
     }
 }
 

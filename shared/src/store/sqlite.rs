@@ -3,9 +3,10 @@
 //!
 //! Tables: `assets` (asset id → latest version), `sources` ((asset, source identity) →
 //! version: a repeated upload event never gets a second version) and `versions` ((asset,
-//! version) → the [`VersionRecord`] as JSON), and `audit` (takedown and erasure records, one
-//! per request id, JSON). The transition rules are the port types' own
-//! ([`VersionRecord::check_ready_allowed`], [`Status::failure_allowed`]), as in every adapter.
+//! version) → the [`VersionRecord`] as JSON). The same file holds the takedown and erasure
+//! audit ([`crate::removal::AuditStore`], `removal/sqlite.rs`). The transition rules are the
+//! port types' own ([`VersionRecord::check_ready_allowed`], [`Status::failure_allowed`]), as in
+//! every adapter.
 
 use super::manifest::*;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -31,12 +32,6 @@ CREATE TABLE IF NOT EXISTS versions (
   PRIMARY KEY (asset, version)
 );
 CREATE INDEX IF NOT EXISTS versions_status ON versions (status);
-CREATE TABLE IF NOT EXISTS audit (
-  request_id TEXT PRIMARY KEY,
-  asset      TEXT NOT NULL,
-  record     TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_asset ON audit (asset);
 ";
 
 /// The manifest in a SQLite database file.
@@ -74,6 +69,8 @@ impl SqliteManifest {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        conn.execute_batch(crate::removal::sqlite::SCHEMA)
+            .map_err(unavailable)?;
         Ok(SqliteManifest {
             conn: Mutex::new(conn),
         })
@@ -83,16 +80,26 @@ impl SqliteManifest {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` in one transaction, committed when it returns `Ok` (`err` maps SQLite's
+    /// errors into the caller's).
+    pub(crate) fn transaction<T, E>(
+        &self,
+        err: impl Fn(rusqlite::Error) -> E,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(&err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
     /// Runs `f` in one transaction, committed when it returns `Ok`.
     fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, ManifestError>,
     ) -> Result<T, ManifestError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(unavailable)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(unavailable)?;
-        Ok(out)
+        self.transaction(unavailable, f)
     }
 
     /// The JSON column of every row `sql` selects with the one parameter `param`, parsed.
@@ -126,87 +133,6 @@ impl SqliteManifest {
     pub fn versions(&self, asset: &AssetId) -> Result<Vec<VersionRecord>, ManifestError> {
         self.records(
             "SELECT record FROM versions WHERE asset = ?1 ORDER BY version",
-            &asset.id(),
-        )
-    }
-
-    /// Sets the status of every version of `asset` to `status` (`taken_down` or `erased`),
-    /// clearing the variant list; returns the versions as they were before (none: unknown
-    /// asset, nothing written).
-    pub fn remove_asset(
-        &self,
-        asset: &AssetId,
-        status: Status,
-        now: &str,
-    ) -> Result<Vec<VersionRecord>, ManifestError> {
-        // Read and rewrite in one transaction: no version can slip in between.
-        self.write(|tx| {
-            let mut stmt = tx
-                .prepare_cached("SELECT record FROM versions WHERE asset = ?1 ORDER BY version")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![asset.id()], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut before: Vec<VersionRecord> = Vec::new();
-            for row in rows {
-                before.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
-            }
-            for rec in &before {
-                let mut rec = rec.clone();
-                rec.make_removed(status, now);
-                put_version(tx, &rec)?;
-            }
-            Ok(before)
-        })
-    }
-}
-
-impl SqliteManifest {
-    /// Stores the audit record of request `request_id` about `asset` unless one exists;
-    /// returns the stored record (the earlier one for a repeated request id).
-    pub fn put_audit(
-        &self,
-        request_id: &str,
-        asset: &AssetId,
-        record: &serde_json::Value,
-    ) -> Result<serde_json::Value, ManifestError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO audit (request_id, asset, record) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (request_id) DO NOTHING",
-                params![request_id, asset.id(), record.to_string()],
-            )
-            .map_err(unavailable)?;
-            let json: String = tx
-                .query_row(
-                    "SELECT record FROM audit WHERE request_id = ?1",
-                    params![request_id],
-                    |r| r.get(0),
-                )
-                .map_err(unavailable)?;
-            serde_json::from_str(&json).map_err(malformed)
-        })
-    }
-
-    /// The audit record of `request_id`, if any.
-    pub fn audit(&self, request_id: &str) -> Result<Option<serde_json::Value>, ManifestError> {
-        let json: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT record FROM audit WHERE request_id = ?1",
-                params![request_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        json.map(|j| serde_json::from_str(&j).map_err(malformed))
-            .transpose()
-    }
-
-    /// Every audit record about `asset`, oldest first.
-    pub fn audits_of(&self, asset: &AssetId) -> Result<Vec<serde_json::Value>, ManifestError> {
-        self.records(
-            "SELECT record FROM audit WHERE asset = ?1 ORDER BY rowid",
             &asset.id(),
         )
     }
@@ -358,7 +284,25 @@ impl ManifestStore for SqliteManifest {
         status: Status,
         now: &str,
     ) -> Result<Vec<VersionRecord>, ManifestError> {
-        self.remove_asset(asset, status, now)
+        // Read and rewrite in one transaction: no version can slip in between.
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT record FROM versions WHERE asset = ?1 ORDER BY version")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![asset.id()], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut before: Vec<VersionRecord> = Vec::new();
+            for row in rows {
+                before.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
+            }
+            for rec in &before {
+                let mut rec = rec.clone();
+                rec.make_removed(status, now);
+                put_version(tx, &rec)?;
+            }
+            Ok(before)
+        })
     }
 
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, ManifestError> {
@@ -458,7 +402,8 @@ mod tests {
             .await;
         assert_eq!(still.expect("failed").status, Status::Ready);
         let gone = m
-            .remove_asset(&asset(), Status::TakenDown, "t3")
+            .mark_removed(&asset(), Status::TakenDown, "t3")
+            .await
             .expect("remove");
         assert_eq!(gone.len(), 1);
         let refused = m.mark_ready(&asset(), 1, &info(), &[], "t4").await;

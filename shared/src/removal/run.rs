@@ -1,0 +1,182 @@
+//! A whole takedown or erasure in-process: `statemachine/takedown.asl.json` as a function, for
+//! the local stack (and the tests).
+//!
+//! The same steps in the same order: `begin` (a finished request id returns its stored
+//! summary), `purge` of the originals, the replica and the derived bucket per asset, `plan`,
+//! `invalidate` per batch (waiting, briefly, for each batch to complete), `finish`. The steps
+//! run one after the other where the state machine runs some at once; each is idempotent, so
+//! the order within a stage does not matter. The errors the state machine retries are retried
+//! here too ([`RETRIED`], [`RETRIED_INVALIDATION`]), a few times with short sleeps
+//! ([`RUN_RETRIES`] and [`RUN_CDN_RETRIES`] from [`RUN_FIRST_DELAY`] doubling up to
+//! [`RUN_MAX_DELAY`]); any other error ends the run, as it fails the execution.
+
+use super::task::Removal;
+use super::*;
+use std::time::Duration;
+
+/// Error types the state machine retries at every step (its generic `Retry`, less the Lambda
+/// and Step Functions errors an in-process run cannot have).
+pub const RETRIED: [&str; 4] = [
+    "StoreUnavailable",
+    "ManifestUnavailable",
+    "AuditUnavailable",
+    "PurgeIncomplete",
+];
+
+/// Error types the state machine's `CreateInvalidation` retries besides [`RETRIED`].
+pub const RETRIED_INVALIDATION: [&str; 3] = [
+    "TooManyInvalidationsInProgress",
+    "Throttling",
+    "CdnUnavailable",
+];
+
+/// Error types the state machine's `CheckInvalidation` retries besides [`RETRIED`].
+pub const RETRIED_STATUS: [&str; 2] = ["Throttling", "CdnUnavailable"];
+
+/// Retries of a step after its first attempt (the state machine's `MaxAttempts`).
+pub const RUN_RETRIES: u32 = 6;
+
+/// Retries of an invalidation the CDN refuses for now (the state machine allows 40 over hours;
+/// a local CDN completes at once, so a few seconds in all are plenty).
+pub const RUN_CDN_RETRIES: u32 = 10;
+
+/// How often a run checks an invalidation the CDN did not complete at once, with the retry
+/// delays in between, before it goes on (the invalidation is created: it completes anyway).
+pub const RUN_STATUS_CHECKS: u32 = 20;
+
+/// The first sleep before a retry or a status check.
+pub const RUN_FIRST_DELAY: Duration = Duration::from_millis(10);
+
+/// The longest sleep before a retry or a status check (the sleeps double up to it).
+pub const RUN_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Runs `step` until it succeeds, fails with an error whose type is not in `retried`, or has
+/// been retried `retries` times.
+async fn retrying<T, F, Fut>(
+    what: &str,
+    retried: &[&[&str]],
+    retries: u32,
+    mut step: F,
+) -> Result<T, RemovalError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RemovalError>>,
+{
+    let mut delay = RUN_FIRST_DELAY;
+    let mut attempt = 0;
+    loop {
+        match step().await {
+            Err(e) if attempt < retries && retried.iter().any(|l| l.contains(&e.error_type())) => {
+                attempt += 1;
+                tracing::warn!(step = what, error = %e, attempt, "removal step retried");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RUN_MAX_DELAY);
+            }
+            other => return other,
+        }
+    }
+}
+
+impl<M, A, O, R, D, C> Removal<M, A, O, R, D, C>
+where
+    M: ManifestStore,
+    A: AuditStore,
+    O: VersionedStore,
+    R: VersionedStore,
+    D: VersionedStore,
+    C: Cdn,
+{
+    /// Runs request `request_id` (1-80 of `[A-Za-z0-9_-]`) to the end, as the state machine
+    /// does, and returns its summary; a request id that already finished returns the stored
+    /// summary and changes nothing. `now` gives the RFC 3339 UTC times of the start and the
+    /// end (e.g. [`crate::pipeline::now_rfc3339`]).
+    pub async fn run(
+        &self,
+        request_id: &str,
+        input: &RemovalInput,
+        now: impl Fn() -> String,
+    ) -> Result<Summary, RemovalError> {
+        let now = &now;
+        let begun = retrying("begin", &[&RETRIED], RUN_RETRIES, || async move {
+            begin(&self.manifest, &self.audit, request_id, input, &now()).await
+        })
+        .await?;
+        if begun.already_done {
+            let done = retrying("finished", &[&RETRIED], RUN_RETRIES, || async move {
+                self.audit.finished(request_id).await
+            })
+            .await?;
+            return done.ok_or_else(|| {
+                RemovalError::Audit(format!("request {request_id} finished without a summary"))
+            });
+        }
+        let assets = &begun.assets;
+        let mut deleted = 0;
+        for asset in assets {
+            for target in [Target::Originals, Target::Replica, Target::Derived] {
+                let purged = retrying("purge", &[&RETRIED], RUN_RETRIES, || async move {
+                    self.purge_target(request_id, target, asset).await
+                })
+                .await?;
+                deleted += purged.deleted;
+            }
+        }
+        let mut invalidations = Vec::new();
+        for batch in plan_refs(request_id, assets) {
+            let retried: [&[&str]; 2] = [&RETRIED_INVALIDATION, &RETRIED];
+            let created = retrying("invalidate", &retried, RUN_CDN_RETRIES, || async move {
+                invalidate(&self.cdn, request_id, assets, batch.index).await
+            })
+            .await?;
+            invalidations.push(self.completed(created).await?);
+        }
+        let (begun, invalidations) = (&begun, &invalidations);
+        retrying("finish", &[&RETRIED], RUN_RETRIES, || async move {
+            let end = now();
+            finish(
+                &self.manifest,
+                &self.audit,
+                begun,
+                deleted,
+                invalidations,
+                &end,
+            )
+            .await
+        })
+        .await
+    }
+
+    /// `invalidation` once the CDN reports it completed, or as it stands after
+    /// [`RUN_STATUS_CHECKS`] checks.
+    async fn completed(
+        &self,
+        mut invalidation: Invalidation,
+    ) -> Result<Invalidation, RemovalError> {
+        let mut delay = RUN_FIRST_DELAY;
+        let mut checks = 0;
+        while !invalidation.done && checks < RUN_STATUS_CHECKS {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RUN_MAX_DELAY);
+            checks += 1;
+            let id = invalidation.id.as_str();
+            let retried: [&[&str]; 2] = [&RETRIED_STATUS, &RETRIED];
+            let now = retrying(
+                "invalidation_status",
+                &retried,
+                RUN_RETRIES,
+                || async move { Ok(self.cdn.invalidation(id).await?) },
+            )
+            .await?;
+            invalidation.status = now.status;
+            invalidation.done = now.done;
+        }
+        if !invalidation.done {
+            tracing::warn!(
+                id = %invalidation.id,
+                status = %invalidation.status,
+                "invalidation not completed yet; the removal goes on"
+            );
+        }
+        Ok(invalidation)
+    }
+}
