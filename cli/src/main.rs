@@ -8,7 +8,6 @@ mod dev;
 mod removal;
 mod render_cmd;
 mod sign_cmd;
-mod simulate;
 mod tenant_cmd;
 
 use clap::{Parser, Subcommand};
@@ -30,7 +29,7 @@ enum Command {
     Normalize(NormalizeArgs),
     /// Cost and hit-ratio model (SPEC §10): replay a synthetic workload or a CloudFront log
     /// through four cache-key designs, with and without Origin Shield, and price a month.
-    Simulate(Box<simulate::SimulateArgs>),
+    Simulate(Box<pixelfront_simulator::SimulateArgs>),
     /// Sign a request URL with one of a tenant's keys (HMAC-SHA256, SPEC §8).
     Sign(sign_cmd::SignArgs),
     /// Check a request URL against a tenant policy as the edge does: `ok`, or exit 2 with the
@@ -99,7 +98,7 @@ fn main() -> ExitCode {
         Command::Normalize(args) => normalize(args),
         Command::Sign(args) => sign_cmd::run_sign(args),
         Command::Verify(args) => sign_cmd::run_verify(args),
-        Command::Simulate(args) => simulate::run(*args),
+        Command::Simulate(args) => simulate(*args),
         Command::Dev(args) => dev::run(args),
         Command::Tenant(args) => tenant_cmd::run(args),
         Command::Takedown(args) => removal::run_remove(args, removal::Verb::Takedown),
@@ -118,6 +117,18 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `pixelfront simulate`: the model lives in `pixelfront_simulator`; a rejected input exits 2,
+/// anything else 1.
+fn simulate(args: pixelfront_simulator::SimulateArgs) -> Result<(), Failure> {
+    pixelfront_simulator::run(args).map_err(|e| {
+        if e.is_rejected() {
+            Failure::rejected(e)
+        } else {
+            Failure::io(e)
+        }
+    })
 }
 
 fn normalize(args: NormalizeArgs) -> Result<(), Failure> {
