@@ -7,7 +7,6 @@
 mod removal;
 mod render_cmd;
 mod sign_cmd;
-mod simulate;
 mod tenant_cmd;
 
 use clap::{Parser, Subcommand};
@@ -29,7 +28,7 @@ enum Command {
     Normalize(NormalizeArgs),
     /// Cost and hit-ratio model (SPEC §10): replay a synthetic workload or a CloudFront log
     /// through four cache-key designs, with and without Origin Shield, and price a month.
-    Simulate(Box<simulate::SimulateArgs>),
+    Simulate(Box<pixelfront_simulator::SimulateArgs>),
     /// Sign a request URL with one of a tenant's keys (HMAC-SHA256, SPEC §8).
     Sign(sign_cmd::SignArgs),
     /// Check a request URL against a tenant policy as the edge does: `ok`, or exit 2 with the
@@ -104,6 +103,8 @@ fn main() -> ExitCode {
             pixelfront_local::LocalError::Rejected(m) => Failure::rejected(m),
             pixelfront_local::LocalError::Io(m) => Failure::io(m),
         }),
+        Command::Simulate(args) => simulate(*args),
+        Command::Dev(args) => dev::run(args),
         Command::Tenant(args) => tenant_cmd::run(args),
         Command::Takedown(args) => removal::run_remove(args, removal::Verb::Takedown),
         Command::Erase(args) => removal::run_remove(args, removal::Verb::Erase),
@@ -121,6 +122,18 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `pixelfront simulate`: the model lives in `pixelfront_simulator`; a rejected input exits 2,
+/// anything else 1.
+fn simulate(args: pixelfront_simulator::SimulateArgs) -> Result<(), Failure> {
+    pixelfront_simulator::run(args).map_err(|e| {
+        if e.is_rejected() {
+            Failure::rejected(e)
+        } else {
+            Failure::io(e)
+        }
+    })
 }
 
 fn normalize(args: NormalizeArgs) -> Result<(), Failure> {

@@ -314,8 +314,8 @@ fn bad_input_exits_2_and_io_problems_exit_1() {
 
 #[test]
 fn custom_prices_change_the_bill() {
-    let builtin: Value =
-        serde_json::from_str(include_str!("../pricing.json")).expect("pricing.json parses");
+    let builtin: Value = serde_json::from_str(include_str!("../../simulator/pricing.json"))
+        .expect("pricing.json parses");
     let mut doubled = builtin.clone();
     for region in doubled["cloudfront"]["egress_usd_per_gb"]
         .as_object_mut()

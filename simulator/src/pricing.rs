@@ -1,4 +1,4 @@
-//! Prices (from `cli/pricing.json`, or `--prices FILE`) and the monthly bill of a usage.
+//! Prices (from `simulator/pricing.json`, or `--prices FILE`) and the monthly bill of a usage.
 //!
 //! The data file says where and when its numbers were read; this module only does arithmetic:
 //! tiered egress per CloudFront geographic region, requests per region, and the per-request or
@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The built-in price file, verbatim.
-pub const PRICES_JSON: &str = include_str!("../../pricing.json");
+pub const PRICES_JSON: &str = include_str!("../pricing.json");
 
 /// CloudFront's pricing regions, in the order of the price page; `REGIONS[i]` is region `i`.
 pub const REGIONS: [&str; 8] = ["na", "eu", "za_me", "sa", "jp", "au", "ap", "in"];
