@@ -1,15 +1,13 @@
-//! A minimal HTTP/1.1 client for the local stack's admin routes (`pixelfront dev` serves plain
-//! HTTP on a local address): one request per connection, `Connection: close`, bodies read to the
-//! end (with or without chunked transfer coding). No TLS: the local stack has none.
+//! The client for the local stack's admin routes (`pixelfront dev` serves plain HTTP on a local
+//! address): the `--local` URL's checks, then one request through `ureq` (HTTP/1.1, no TLS: the
+//! local stack has none).
 
 use super::CliError;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// How long to wait for the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long to wait for an answer (a takedown of an asset with many versions takes a while).
+/// How long any one read or write may wait (a takedown of an asset with many versions takes a while).
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest answer read (audit records of an asset with many versions stay far below).
 const MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -86,7 +84,7 @@ impl Endpoint {
 pub struct Response {
     /// HTTP status code.
     pub status: u16,
-    /// The body (de-chunked).
+    /// The body (de-chunked, at most 64 MiB).
     pub body: Vec<u8>,
 }
 
@@ -105,6 +103,7 @@ impl Response {
 }
 
 /// Sends one request to `path` (starting with `/`, already URL-safe) with the bearer `token`.
+/// No proxy and no redirects: the local stack is reached directly and answers itself.
 pub fn request(
     ep: &Endpoint,
     method: &str,
@@ -112,117 +111,60 @@ pub fn request(
     token: &str,
     body: Option<&[u8]>,
 ) -> Result<Response, CliError> {
-    let unreachable = |why: String| {
-        CliError::Unreachable(format!(
-            "cannot reach the local stack at {}: {why} (is `pixelfront dev` running?)",
-            ep.url
-        ))
-    };
-    let addrs: Vec<_> = (ep.host.as_str(), ep.port)
-        .to_socket_addrs()
-        .map_err(|e| unreachable(format!("cannot resolve {}: {e}", ep.host)))?
-        .collect();
-    let mut last = String::from("no address");
-    let mut stream = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    let mut stream = stream.ok_or_else(|| unreachable(last))?;
-    let io = |e: std::io::Error| unreachable(e.to_string());
-    stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
-    stream.set_write_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .http_status_as_error(false)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_per_read(Some(READ_TIMEOUT))
+        .timeout_per_write(Some(READ_TIMEOUT))
+        .build()
+        .into();
     let host = if ep.host.contains(':') {
         format!("[{}]:{}", ep.host, ep.port)
     } else {
         format!("{}:{}", ep.host, ep.port)
     };
     let body = body.unwrap_or_default();
-    let mut head = format!(
-        "{method} {}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\nAccept: application/json\r\nContent-Length: {}\r\n",
-        ep.base,
-        body.len()
-    );
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{host}{}{path}", ep.base))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/json");
     if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
+        req = req.header("Content-Type", "application/json");
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_RESPONSE_BYTES)
-        .read_to_end(&mut raw)
-        .map_err(io)?;
-    parse_response(&raw).map_err(|why| CliError::Server(format!("{}: {why}", ep.url)))
+    let req = req
+        .body(body)
+        .map_err(|e| CliError::Usage(format!("bad request to {}: {e}", ep.url)))?;
+    let answer = agent.run(req).and_then(|mut r| {
+        let status = r.status().as_u16();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()?;
+        Ok(Response { status, body })
+    });
+    answer.map_err(|e| classify(ep, e))
 }
 
-/// Parses a whole HTTP/1.1 response (status line, headers, body).
-fn parse_response(raw: &[u8]) -> Result<Response, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the answer is not HTTP (no header end)")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .filter(|l| l.starts_with("HTTP/"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("the answer is not HTTP (no status line)")?;
-    let mut chunked = false;
-    let mut length: Option<usize> = None;
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            let (name, value) = (name.trim(), value.trim());
-            if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            } else if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().ok();
-            }
-        }
-    }
-    let rest = &raw[split + 4..];
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        match length {
-            Some(n) if n <= rest.len() => rest[..n].to_vec(),
-            Some(_) => return Err("the answer was cut short".into()),
-            None => rest.to_vec(),
-        }
+/// Maps a client error to the CLI's: no connection or no answer in time is
+/// [`CliError::Unreachable`], an answer that is not usable HTTP is [`CliError::Server`].
+fn classify(ep: &Endpoint, e: ureq::Error) -> CliError {
+    let why = match e {
+        ureq::Error::HostNotFound => format!("cannot resolve {}", ep.host),
+        ureq::Error::Io(e) => e.to_string(),
+        ureq::Error::ConnectionFailed => "connection failed".to_string(),
+        ureq::Error::Timeout(t) => format!("no answer in time ({t})"),
+        ureq::Error::BodyStalled => "the answer stalled".to_string(),
+        e => return CliError::Server(format!("{}: {e}", ep.url)),
     };
-    Ok(Response { status, body })
-}
-
-/// Decodes a chunked body.
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("malformed chunked body")?;
-        let size_text = String::from_utf8_lossy(&rest[..line_end]);
-        let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| "malformed chunk size")?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if rest.len() < size {
-            return Err("the answer was cut short".into());
-        }
-        out.extend_from_slice(&rest[..size]);
-        rest = rest.get(size + 2..).ok_or("the answer was cut short")?;
-    }
+    CliError::Unreachable(format!(
+        "cannot reach the local stack at {}: {why} (is `pixelfront dev` running?)",
+        ep.url
+    ))
 }
 
 #[cfg(test)]
@@ -265,19 +207,63 @@ mod tests {
         }
     }
 
+    /// Serves one connection on 127.0.0.1 with `answer`; returns the URL and the request read.
+    fn serve_once(answer: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(answer).expect("write");
+            String::from_utf8_lossy(&seen).into_owned()
+        });
+        (url, handle)
+    }
+
     #[test]
-    fn responses() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").expect("ok");
-        assert_eq!((r.status, r.body.as_slice()), (200, b"{}".as_slice()));
-        let r = parse_response(
-            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnot\r\n6\r\n found\r\n0\r\n\r\n",
-        )
-        .expect("chunked");
+    fn requests_and_answers() {
+        let (url, server) = serve_once(
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nnot\r\n6\r\n found\r\n0\r\n\r\n",
+        );
+        let ep = Endpoint::parse(&format!("{url}/pf/")).expect("url");
+        let r = request(&ep, "GET", "/audit/a/b", "tok", None).expect("answer");
         assert_eq!((r.status, r.text().as_str()), (404, "not found"));
-        assert!(parse_response(b"garbage").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nab").is_err());
+        let seen = server.join().expect("server");
+        assert!(seen.starts_with("GET /pf/audit/a/b HTTP/1.1\r\n"), "{seen}");
         assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err()
+            seen.to_ascii_lowercase()
+                .contains("authorization: bearer tok\r\n"),
+            "{seen}"
+        );
+
+        let (url, server) = serve_once(b"garbage\r\n\r\n");
+        let ep = Endpoint::parse(&url).expect("url");
+        let err = request(&ep, "POST", "/backfill", "t", Some(b"{}")).expect_err("garbage");
+        assert!(matches!(err, CliError::Server(_)), "{err}");
+        server.join().expect("server");
+    }
+
+    #[test]
+    fn nobody_listening_is_unreachable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+        let err = request(&ep, "GET", "/backfill", "t", None).expect_err("closed port");
+        assert!(matches!(err, CliError::Unreachable(_)), "{err}");
+        assert!(
+            err.to_string().contains("cannot reach the local stack"),
+            "{err}"
         );
     }
 }
