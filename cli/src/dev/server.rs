@@ -3,7 +3,7 @@
 
 use super::cache::{Cache, Served};
 use super::limit::RateLimit;
-use super::metrics::{Metrics, Outcome, RenderKind};
+use super::metrics::{self, Backfilled, Metrics, Outcome, RenderKind};
 use super::{Dev, DevArgs};
 use crate::Failure;
 use axum::body::{to_bytes, Body};
@@ -15,34 +15,25 @@ use pixelfront_shared::delivery::{etag_of, if_none_match, DeliveryError, Incomin
 use pixelfront_shared::normalize::{valid_key, valid_tenant};
 use pixelfront_shared::pipeline::{now_rfc3339, Action, BackfillOutcome, Job};
 use pixelfront_shared::store::{AssetId, ManifestStore, SourceRef, Status};
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::OnceCell;
 
 /// The "bucket" name local sources carry (the pipeline refuses any other).
 pub const LOCAL_BUCKET: &str = "local";
 
-type Shared = Arc<OnceCell<Result<Arc<Served>, DeliveryError>>>;
-
 /// Per-process state of the server.
 pub struct App {
     dev: Arc<Dev>,
+    /// Delivered images; concurrent misses for one derived key wait for one delivery.
     cache: Cache,
-    /// Misses being rendered, by derived key: later requests wait for the same result.
-    inflight: Mutex<HashMap<String, Shared>>,
     metrics: Metrics,
     limit: RateLimit,
     /// Background renders still running (graceful shutdown waits for them).
     renders: AtomicUsize,
     /// The latest backfill (`POST /backfill`, `GET /backfill`).
     backfill: Mutex<BackfillState>,
-    /// Versions checked by every backfill since start-up, by outcome (rendered, current,
-    /// skipped, failed), for `/metrics`.
-    backfill_totals: [AtomicU64; 4],
     /// Set once the server stops accepting connections: a backfill schedules no more versions.
     stopping: AtomicBool,
 }
@@ -151,7 +142,7 @@ fn unauthorized() -> Response {
 impl App {
     /// `GET /img/…`: the edge's checks, the cache, coalesced delivery.
     async fn image(&self, req: &Parts, ip: std::net::IpAddr) -> Response {
-        if !self.limit.allow(ip, Instant::now()) {
+        if !self.limit.allow(ip) {
             self.metrics.request(Outcome::Reject, 0);
             return text(StatusCode::TOO_MANY_REQUESTS, "no-store", "rate limited");
         }
@@ -172,38 +163,18 @@ impl App {
             }
         };
         let key = n.derived_key();
-        let (delivered, outcome) = match self.cache.get(&key) {
-            Some(d) => (d, Outcome::Hit),
-            None => {
-                let cell = {
-                    let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-                    map.entry(key.clone()).or_default().clone()
-                };
-                let result = cell
-                    .get_or_init(|| async {
-                        let d = t.deliver(&n).await?;
-                        if let Source::Rendered { .. } = d.source {
-                            self.metrics.render(RenderKind::OnDemand, d.render_ms);
-                        }
-                        let served = Arc::new(Served::from(d));
-                        self.cache.insert(&key, served.clone());
-                        Ok(served)
-                    })
-                    .await
-                    .clone();
-                {
-                    let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-                    if map.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                        map.remove(&key);
-                    }
-                }
-                match result {
-                    Ok(d) => (d, Outcome::Miss),
-                    Err(e) => {
-                        self.metrics.request(Outcome::Reject, 0);
-                        return delivery_error(&e);
-                    }
-                }
+        let deliver = async {
+            let d = t.deliver(&n).await?;
+            if let Source::Rendered { .. } = d.source {
+                self.metrics.render(RenderKind::OnDemand, d.render_ms);
+            }
+            Ok::<_, DeliveryError>(Served::from(d))
+        };
+        let (delivered, outcome) = match self.cache.get_or_deliver(&key, deliver).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.metrics.request(Outcome::Reject, 0);
+                return delivery_error(&e);
             }
         };
         let not_modified =
@@ -233,8 +204,8 @@ impl App {
             header::CACHE_CONTROL,
             HeaderValue::from_static(delivered.cache_control),
         );
-        if let Ok(v) = HeaderValue::from_str(&delivered.etag) {
-            h.insert(header::ETAG, v);
+        if let Some(v) = &delivered.etag_header {
+            h.insert(header::ETAG, v.clone());
         }
         if head && !not_modified {
             h.insert(
@@ -449,7 +420,7 @@ impl App {
                 if matches!(rec.status, Status::TakenDown | Status::Erased) {
                     let prefix = job.asset.version_prefix(job.version);
                     let _ = app.dev.transformer.derived.remove_prefix(&prefix);
-                    app.cache.purge_prefix(&format!("{prefix}/"));
+                    app.cache.purge_prefix(&format!("{prefix}/")).await;
                 }
             }
             app.renders.fetch_sub(1, Ordering::SeqCst);
@@ -540,7 +511,7 @@ impl App {
                 Ok(keys) => derivatives.extend(keys),
                 Err(e) => return unavailable(&e),
             }
-            purged += self.cache.purge_prefix(&format!("{prefix}/"));
+            purged += self.cache.purge_prefix(&format!("{prefix}/")).await;
         }
         let record = serde_json::json!({
             "request_id": request_id,
@@ -733,29 +704,29 @@ impl App {
             result,
             Ok(ref r) if r.outcome == BackfillOutcome::Rendered
         ) {
-            self.cache.purge_prefix(&format!("{prefix}/"));
+            self.cache.purge_prefix(&format!("{prefix}/")).await;
         }
         if let Ok(Some(rec)) = self.dev.manifest.get(asset, version).await {
             if matches!(rec.status, Status::TakenDown | Status::Erased) {
                 let _ = self.dev.transformer.derived.remove_prefix(&prefix);
-                self.cache.purge_prefix(&format!("{prefix}/"));
+                self.cache.purge_prefix(&format!("{prefix}/")).await;
             }
         }
         let mut state = self.backfill.lock().unwrap_or_else(|e| e.into_inner());
         state.done += 1;
-        let slot = match result {
+        let tally = match result {
             Ok(r) => match r.outcome {
                 BackfillOutcome::Rendered => {
                     state.rendered += 1;
-                    0
+                    Backfilled::Rendered
                 }
                 BackfillOutcome::Current => {
                     state.current += 1;
-                    1
+                    Backfilled::Current
                 }
                 BackfillOutcome::Skipped => {
                     state.skipped += 1;
-                    2
+                    Backfilled::Skipped
                 }
             },
             Err(e) => {
@@ -770,10 +741,10 @@ impl App {
                         "error": e.to_string(),
                     }));
                 }
-                3
+                Backfilled::Failed
             }
         };
-        self.backfill_totals[slot].fetch_add(1, Ordering::Relaxed);
+        self.metrics.backfill(tally);
     }
 
     /// `GET /backfill` (admin): the progress of the latest backfill.
@@ -787,24 +758,6 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         json(StatusCode::OK, &serde_json::json!(state))
-    }
-
-    /// Appends `pixelfront_backfill_total{outcome}` to the metrics text.
-    fn backfill_metrics(&self, out: &mut String) {
-        out.push_str(
-            "# HELP pixelfront_backfill_total Versions checked by backfills, by outcome.\n",
-        );
-        out.push_str("# TYPE pixelfront_backfill_total counter\n");
-        for (i, outcome) in ["rendered", "current", "skipped", "failed"]
-            .iter()
-            .enumerate()
-        {
-            let n = self.backfill_totals[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "pixelfront_backfill_total{{outcome=\"{outcome}\"}} {n}"
-            );
-        }
     }
 }
 
@@ -875,12 +828,11 @@ async fn route(
         (&Method::GET, "/backfill") => app.backfill_status(&parts),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "no-store", "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut body = app.metrics.render_text(app.cache.bytes());
-            app.backfill_metrics(&mut body);
+            let body = app.metrics.render_text(app.cache.bytes().await);
             let mut resp = text(StatusCode::OK, "no-store", body);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(metrics::CONTENT_TYPE),
             );
             resp
         }
@@ -923,12 +875,10 @@ pub async fn serve(dev: Arc<Dev>, args: DevArgs, generated_token: bool) -> Resul
     let app = Arc::new(App {
         dev: dev.clone(),
         cache: Cache::new(args.cache_mb.saturating_mul(1 << 20)),
-        inflight: Mutex::new(HashMap::new()),
         metrics: Metrics::default(),
         limit: RateLimit::new(args.rate_limit),
         renders: AtomicUsize::new(0),
         backfill: Mutex::new(BackfillState::default()),
-        backfill_totals: Default::default(),
         stopping: AtomicBool::new(false),
     });
     // Versions a killed process left `rendering` are rendered again.
