@@ -99,13 +99,16 @@ x_cache() {
   curl -sf -o /dev/null -D - "http://$ADDR$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
 }
 
-# run LABEL KIND URL [wrk args...]: one measured wrk run, appended to $work/results.txt as
+# run LABEL KIND URL [SCRIPT-ARGS...]: one measured wrk run (with bench/dev_round_robin.lua
+# over the paths file SCRIPT-ARGS names, if any), appended to $work/results.txt as
 # "label kind rps p50_ms p99_ms".
 run() {
   local label=$1 kind=$2 url=$3
   shift 3
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$@" "$url" >/dev/null
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" >"$work/wrk.txt"
+  local script=()
+  [[ $# -gt 0 ]] && script=(-s "$here/dev_round_robin.lua")
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${script[@]}" "$url" "$@" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$url" "$@" >"$work/wrk.txt"
   if grep -q 'Non-2xx\|Socket errors' "$work/wrk.txt"; then
     cat "$work/wrk.txt" >&2
     echo "dev_compare: wrk saw errors ($label $kind)" >&2
@@ -210,7 +213,7 @@ for r in $(seq 1 "$ROUNDS"); do
   if [[ $MISSES == 1 ]]; then
     for l in "${labels[@]}"; do
       start_server "${bin[$l]}" --cache-mb 0
-      run "$l" misses "http://$ADDR" -s "$here/dev_round_robin.lua" -- "$work/variants.txt"
+      run "$l" misses "http://$ADDR" -- "$work/variants.txt"
       stop_server
     done
   fi
