@@ -5,22 +5,24 @@
 #   BINS="a=/path/a b=/path/b" bash bench/dev_compare.sh               # any labelled binaries
 #
 # Uploads the first two corpus photos with the first binary (fresh temporary data directory,
-# --rate-limit 0), waits until both are `ready`, and picks the `md-webp` variant of the second
+# --rate-limit $RATE_LIMIT), waits until both are `ready`, and picks the `md-webp` variant of the second
 # (what bench/dev_bench.sh's run 1 requests). It copies that derivative file, byte for byte,
 # into a document root for nginx (Debian's package), started in the foreground on a free port
 # of 127.0.0.1 with the minimal configuration written below (2 workers, sendfile, no access
 # log, keep-alive unbounded as the local stack's) and stopped by its PID at the end.
 # Then, ROUNDS times, in the same order each round: for each binary, start it on the same data
-# (--rate-limit 0, default cache), warm the URL once (checked to be `X-Cache: Hit`), run
+# (default cache), warm the URL once (checked to be `X-Cache: Hit`), run
 # `wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency` after a WARMUP run, stop it; then the
 # same wrk run against nginx. With MISSES=1, each round also runs every binary with
 # --cache-mb 0 over the 16 variant URLs round-robin (bench/dev_round_robin.lua).
-# Prints one line per run and a table: median req/s (range), p50 and p99 ms (ranges), and
-# each binary's median req/s over nginx's. Exits non-zero on wrk errors or a non-Hit warm-up.
+# Prints one line per run and a table: median req/s (range), p50 and p99 ms (ranges), the
+# server's CPU time per request (µs, from /proc: less sensitive than req/s to other processes
+# on the cores), and each binary's median req/s over nginx's. Exits non-zero on wrk errors or a non-Hit warm-up.
 #
 # Needs wrk, nginx (apt-get install -y wrk nginx), curl, jq, python3. Settings, from the
 # environment: BINS, or OLD (new is target/release/pixelfront), PHOTOS, THREADS (2),
-# CONNECTIONS (64), DURATION (10s), WARMUP (2s), ROUNDS (3), MISSES (0), NGINX (nginx).
+# CONNECTIONS (64), DURATION (10s), WARMUP (2s), ROUNDS (3), MISSES (0), NGINX (nginx),
+# RATE_LIMIT (0: off; 4000000000 measures the limiter's cost without refusing anything).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +39,7 @@ WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 MISSES=${MISSES:-0}
 NGINX=${NGINX:-nginx}
+RATE_LIMIT=${RATE_LIMIT:-0}
 TOKEN=bench-admin-token
 TENANT=bench
 
@@ -81,7 +84,7 @@ start_server() {
   local b=$1
   shift
   : >"$log"
-  PIXELFRONT_ADMIN_TOKEN=$TOKEN "$b" dev --addr 127.0.0.1:0 --data "$data" --rate-limit 0 "$@" \
+  PIXELFRONT_ADMIN_TOKEN=$TOKEN "$b" dev --addr 127.0.0.1:0 --data "$data" --rate-limit "$RATE_LIMIT" "$@" \
     >/dev/null 2>"$log" &
   PID=$!
   ADDR=
@@ -99,32 +102,50 @@ x_cache() {
   curl -sf -o /dev/null -D - "http://$ADDR$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
 }
 
+# ticks PID...: user + system clock ticks used so far by the processes.
+ticks() {
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
+  done
+  echo "$t"
+}
+
 # run LABEL KIND URL [SCRIPT-ARGS...]: one measured wrk run (with bench/dev_round_robin.lua
 # over the paths file SCRIPT-ARGS names, if any), appended to $work/results.txt as
-# "label kind rps p50_ms p99_ms".
+# "label kind rps p50_ms p99_ms server_cpu_us_per_request". The server's processes are
+# $PID, or nginx's master and workers.
 run() {
-  local label=$1 kind=$2 url=$3
+  local label=$1 kind=$2 url=$3 pids t0 t1
   shift 3
   local script=()
   [[ $# -gt 0 ]] && script=(-s "$here/dev_round_robin.lua")
+  if [[ $label == nginx ]]; then
+    mapfile -t pids < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID")
+  else
+    pids=("$PID")
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${script[@]}" "$url" "$@" >/dev/null
+  t0=$(ticks "${pids[@]}")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$url" "$@" >"$work/wrk.txt"
+  t1=$(ticks "${pids[@]}")
   if grep -q 'Non-2xx\|Socket errors' "$work/wrk.txt"; then
     cat "$work/wrk.txt" >&2
     echo "dev_compare: wrk saw errors ($label $kind)" >&2
     exit 1
   fi
-  awk -v l="$label" -v k="$kind" '
+  awk -v l="$label" -v k="$kind" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
     function ms(v) {
       if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
       if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
       if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
       return v
     }
+    /requests in/ { n = $1 }
     /Requests\/sec:/ { rps = $2 }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
-    END { printf "%s %s %.0f %.3f %.3f\n", l, k, rps, p50, p99 }
+    END { printf "%s %s %.0f %.3f %.3f %.1f\n", l, k, rps, p50, p99, t / hz / n * 1e6 }
   ' "$work/wrk.txt" | tee -a "$work/results.txt" | sed 's/^/   /'
 }
 
@@ -229,9 +250,10 @@ def cell(vals, fmt):
     return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
 n = lambda v: f"{v:,.0f}"
 f2 = lambda v: f"{v:.2f}"
+f1 = lambda v: f"{v:.1f}"
 nginx = [float(r[2]) for r in rows if r[0] == "nginx"]
-print("| server | run | req/s, median (range) | p50 ms | p99 ms | req/s ÷ nginx's |")
-print("|---|---|---:|---:|---:|---:|")
+print("| server | run | req/s, median (range) | p50 ms | p99 ms | server CPU µs/request | req/s ÷ nginx's |")
+print("|---|---|---:|---:|---:|---:|---:|")
 for kind in ("hits", "misses"):
     for label in labels + ["nginx"]:
         sel = [r for r in rows if r[0] == label and r[1] == kind]
@@ -240,5 +262,5 @@ for kind in ("hits", "misses"):
         rps = [float(r[2]) for r in sel]
         ratio = f"{statistics.median(rps) / statistics.median(nginx):.2f}" if kind == "hits" else ""
         print(f"| {label} | {kind} | {cell(rps, n)} | {cell([float(r[3]) for r in sel], f2)} | "
-              f"{cell([float(r[4]) for r in sel], f2)} | {ratio} |")
+              f"{cell([float(r[4]) for r in sel], f2)} | {cell([float(r[5]) for r in sel], f1)} | {ratio} |")
 PY

@@ -9,7 +9,7 @@ use crate::Failure;
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pixelfront_shared::delivery::{etag_of, if_none_match, DeliveryError, Incoming, Source};
 use pixelfront_shared::normalize::{valid_key, valid_tenant};
@@ -22,6 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The "bucket" name local sources carry (the pipeline refuses any other).
 pub const LOCAL_BUCKET: &str = "local";
+
+/// `X-Cache: Hit` or `Miss` on image responses.
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Per-process state of the server.
 pub struct App {
@@ -146,13 +149,13 @@ impl App {
             self.metrics.request(Outcome::Reject, 0);
             return text(StatusCode::TOO_MANY_REQUESTS, "no-store", "rate limited");
         }
-        let header_str = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let header_str = |name: HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
         let incoming = Incoming {
             path: req.uri.path(),
             query: req.uri.query().unwrap_or(""),
             forwarded: None,
-            accept: header_str("accept"),
-            referer: header_str("referer"),
+            accept: header_str(header::ACCEPT),
+            referer: header_str(header::REFERER),
         };
         let t = &self.dev.transformer;
         let n = match t.admit(&incoming, now_secs()).await {
@@ -178,7 +181,7 @@ impl App {
             }
         };
         let not_modified =
-            header_str("if-none-match").is_some_and(|h| if_none_match(h, &delivered.etag));
+            header_str(header::IF_NONE_MATCH).is_some_and(|h| if_none_match(h, &delivered.etag));
         let head = req.method == Method::HEAD;
         let body = if not_modified || head {
             Body::empty()
@@ -218,7 +221,7 @@ impl App {
         } else {
             "Miss"
         };
-        h.insert("x-cache", HeaderValue::from_static(x_cache));
+        h.insert(X_CACHE, HeaderValue::from_static(x_cache));
         resp
     }
 
@@ -800,10 +803,11 @@ async fn route(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
+    let uri = parts.uri.clone();
+    let path = uri.path();
     let method = parts.method.clone();
     let started = Instant::now();
-    let resp = match (&method, path.as_str()) {
+    let resp = match (&method, path) {
         (&Method::GET | &Method::HEAD, p) if p.starts_with("/img/") => {
             app.image(&parts, peer.ip()).await
         }
