@@ -52,7 +52,10 @@ impl<C: Clock> RateLimit<C> {
         let Some(limiter) = &self.limiter else {
             return true;
         };
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
             && limiter.len() > SWEEP_AT
         {
             limiter.retain_recent();
