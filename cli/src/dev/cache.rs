@@ -159,9 +159,19 @@ mod tests {
         assert_eq!(c.bytes().await, 80);
         assert_eq!(c.purge_prefix("a").await, 1);
         assert_eq!(c.bytes().await, 40);
+        // Not kept even before moka's housekeeping runs: no hit right after the miss.
         let off = Cache::new(0);
-        assert_eq!(put(&off, "a", 1).await, Outcome::Miss);
-        assert_eq!(put(&off, "a", 1).await, Outcome::Miss);
+        for _ in 0..2 {
+            let r = off
+                .get_or_deliver("a", async { Ok::<_, ()>(item(1)) })
+                .await;
+            assert_eq!(r.expect("delivered").1, Outcome::Miss);
+        }
+        let r = c
+            .get_or_deliver("huge", async { Ok::<_, ()>(item(101)) })
+            .await;
+        assert_eq!(r.expect("delivered").1, Outcome::Miss);
+        assert!(!has(&c, "huge").await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
