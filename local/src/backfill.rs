@@ -2,13 +2,13 @@
 //! current catalogue with `Pipeline::backfill` (the step the AWS backfill workflow's map runs),
 //! a few at a time in the background, with the progress kept for polling and `/metrics`.
 
+use crate::metrics::Backfilled;
 use crate::routes::{json, unavailable, App};
 use axum::response::Response;
 use pixelfront_shared::pipeline::{now_rfc3339, BackfillOutcome};
 use pixelfront_shared::store::{AssetId, Status};
 use std::collections::VecDeque;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Versions a backfill works on at once (each render already uses every core).
@@ -16,9 +16,6 @@ const BACKFILL_CONCURRENCY: usize = 2;
 
 /// At most this many failures are listed in `GET /backfill` (all are counted).
 const BACKFILL_ERRORS_LISTED: usize = 20;
-
-/// Outcome labels of `pixelfront_backfill_total`, in slot order.
-const OUTCOMES: [&str; 4] = ["rendered", "current", "skipped", "failed"];
 
 /// The progress of the latest backfill, as `GET /backfill` answers it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -49,29 +46,15 @@ pub struct BackfillState {
     errors: Vec<serde_json::Value>,
 }
 
-/// The latest backfill and the totals of every backfill since start-up.
+/// The latest backfill (the totals since start-up are in [`crate::metrics`]).
 #[derive(Debug, Default)]
 pub struct Backfills {
     state: Mutex<BackfillState>,
-    /// Versions checked since start-up, by outcome slot of [`OUTCOMES`].
-    totals: [AtomicU64; 4],
 }
 
 impl Backfills {
     fn state(&self) -> MutexGuard<'_, BackfillState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Appends `pixelfront_backfill_total{outcome}` to the metrics text.
-    pub fn write_metrics(&self, out: &mut String) {
-        out.push_str(
-            "# HELP pixelfront_backfill_total Versions checked by backfills, by outcome.\n",
-        );
-        out.push_str("# TYPE pixelfront_backfill_total counter\n");
-        for (outcome, total) in OUTCOMES.iter().zip(&self.totals) {
-            let n = total.load(Ordering::Relaxed);
-            let _ = writeln!(out, "pixelfront_backfill_total{{outcome=\"{outcome}\"}} {n}");
-        }
     }
 }
 
@@ -148,23 +131,24 @@ impl App {
         let result = self.stack.pipeline.backfill(asset, version).await;
         if matches!(result, Ok(ref r) if r.outcome == BackfillOutcome::Rendered) {
             self.cache
-                .purge_prefix(&format!("{}/", asset.version_prefix(version)));
+                .purge_prefix(&format!("{}/", asset.version_prefix(version)))
+                .await;
         }
         let mut state = self.backfills.state();
         state.done += 1;
-        let slot = match result {
+        let tally = match result {
             Ok(r) => match r.outcome {
                 BackfillOutcome::Rendered => {
                     state.rendered += 1;
-                    0
+                    Backfilled::Rendered
                 }
                 BackfillOutcome::Current => {
                     state.current += 1;
-                    1
+                    Backfilled::Current
                 }
                 BackfillOutcome::Skipped => {
                     state.skipped += 1;
-                    2
+                    Backfilled::Skipped
                 }
             },
             Err(e) => {
@@ -179,10 +163,11 @@ impl App {
                         "error": e.to_string(),
                     }));
                 }
-                3
+                Backfilled::Failed
             }
         };
-        self.backfills.totals[slot].fetch_add(1, Ordering::Relaxed);
+        drop(state);
+        self.metrics.backfill(tally);
     }
 
     /// `GET /backfill`: the progress of the latest backfill.

@@ -1,164 +1,109 @@
 //! A byte-bounded LRU cache of delivered images, in front of the stored derivatives (what the
-//! CloudFront edge cache is for the AWS stack).
+//! CloudFront edge cache is for the AWS stack), that also coalesces concurrent misses for one
+//! key into one delivery (what Origin Shield does). Built on `moka`'s async cache: its weigher
+//! counts body bytes, its entry API runs one delivery per key while the other callers wait.
 
 use crate::metrics::Outcome;
-use pixelfront_shared::delivery::{Delivered, DeliveryError};
-use std::collections::{BTreeMap, HashMap};
+use moka::future::Cache as Moka;
+use moka::policy::EvictionPolicy;
+use pixelfront_shared::delivery::Delivered;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
-
-/// One delivery that concurrent misses of the same key wait for.
-type Pending = Arc<OnceCell<Result<Arc<Served>, DeliveryError>>>;
+use std::sync::Arc;
 
 /// A delivered image ready to send: the body is shared, never copied per response.
 pub type Served = Delivered;
 
-#[derive(Debug, Default)]
-struct Inner {
-    entries: HashMap<String, (Arc<Served>, u64)>,
-    /// Last-use tick → key; the smallest tick is the least recently used.
-    order: BTreeMap<u64, String>,
-    bytes: u64,
-    tick: u64,
+/// The cache's weight of an entry: its body's bytes (saturating at 4 GiB).
+fn weight(_key: &String, value: &Arc<Served>) -> u32 {
+    u32::try_from(value.bytes.len()).unwrap_or(u32::MAX)
 }
 
 /// Least-recently-used eviction once the bodies exceed `capacity` bytes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cache {
     capacity: u64,
-    inner: Mutex<Inner>,
-    /// Misses being delivered, by key: later requests wait for the same result.
-    pending: Mutex<HashMap<String, Pending>>,
+    inner: Moka<String, Arc<Served>>,
 }
 
 impl Cache {
-    /// A cache holding at most `capacity` bytes of image bodies (0 disables it).
+    /// A cache holding at most `capacity` bytes of image bodies (0 disables caching; misses
+    /// are still coalesced).
     pub fn new(capacity: u64) -> Self {
         Cache {
             capacity,
-            inner: Mutex::new(Inner::default()),
-            pending: Mutex::new(HashMap::new()),
+            inner: Moka::builder()
+                .max_capacity(capacity)
+                .weigher(weight)
+                .eviction_policy(EvictionPolicy::lru())
+                .build(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The entry for `key`, marked as just used.
-    pub fn get(&self, key: &str) -> Option<Arc<Served>> {
-        let mut inner = self.lock();
-        inner.tick += 1;
-        let tick = inner.tick;
-        let (value, old) = {
-            let (value, last) = inner.entries.get_mut(key)?;
-            let old = std::mem::replace(last, tick);
-            (value.clone(), old)
-        };
-        inner.order.remove(&old);
-        inner.order.insert(tick, key.to_string());
-        Some(value)
-    }
-
-    /// Stores `value` under `key`, evicting the least recently used entries to make room.
-    /// A body larger than the whole cache is not stored.
-    pub fn insert(&self, key: &str, value: Arc<Served>) {
-        let size = value.bytes.len() as u64;
-        if size > self.capacity {
-            return;
-        }
-        let mut inner = self.lock();
-        if let Some((old, tick)) = inner.entries.remove(key) {
-            inner.order.remove(&tick);
-            inner.bytes -= old.bytes.len() as u64;
-        }
-        while inner.bytes + size > self.capacity {
-            let Some((_, victim)) = inner.order.pop_first() else {
-                break;
-            };
-            if let Some((old, _)) = inner.entries.remove(&victim) {
-                inner.bytes -= old.bytes.len() as u64;
-            }
-        }
-        inner.tick += 1;
-        let tick = inner.tick;
-        inner.order.insert(tick, key.to_string());
-        inner.entries.insert(key.to_string(), (value, tick));
-        inner.bytes += size;
-    }
-
-    /// Drops every entry whose key starts with `prefix`; returns how many.
-    pub fn purge_prefix(&self, prefix: &str) -> usize {
-        self.purge_where(|key| key.starts_with(prefix))
-    }
-
-    /// Drops every entry whose key satisfies `doomed`; returns how many.
-    pub fn purge_where(&self, doomed: impl Fn(&str) -> bool) -> usize {
-        let mut inner = self.lock();
-        let victims: Vec<String> = inner
-            .entries
-            .keys()
-            .filter(|k| doomed(k))
-            .cloned()
-            .collect();
-        for key in &victims {
-            if let Some((old, tick)) = inner.entries.remove(key) {
-                inner.order.remove(&tick);
-                inner.bytes -= old.bytes.len() as u64;
-            }
-        }
-        victims.len()
-    }
-
-    /// The entry for `key` ([`Outcome::Hit`]), or the result of `deliver` ([`Outcome::Miss`]),
-    /// stored when it succeeds. Concurrent misses of one key run `deliver` once and share its
-    /// result, errors included.
-    pub async fn get_or_deliver<F, Fut>(
+    /// The entry for `key` ([`Outcome::Hit`]), or else the result of `deliver`, stored
+    /// ([`Outcome::Miss`]). Concurrent misses for one key run one `deliver` and share its
+    /// result, an error included; an error is not stored. A body larger than the whole cache
+    /// (any body when the capacity is 0) is handed to the waiting callers, then dropped.
+    pub async fn get_or_deliver<E, F>(
         &self,
         key: &str,
         deliver: F,
-    ) -> Result<(Arc<Served>, Outcome), DeliveryError>
+    ) -> Result<(Arc<Served>, Outcome), Arc<E>>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Delivered, DeliveryError>>,
+        F: Future<Output = Result<Served, E>>,
+        E: Send + Sync + 'static,
     {
-        if let Some(hit) = self.get(key) {
+        if let Some(hit) = self.inner.get(key).await {
             return Ok((hit, Outcome::Hit));
         }
-        let cell = {
-            let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(key.to_string()).or_default().clone()
-        };
-        let result = cell
-            .get_or_init(|| async {
-                let served = Arc::new(deliver().await?);
-                self.insert(key, served.clone());
-                Ok(served)
-            })
-            .await
-            .clone();
-        {
-            let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                map.remove(key);
-            }
+        let entry = self
+            .inner
+            .entry_by_ref(key)
+            .or_try_insert_with(async { deliver.await.map(Arc::new) })
+            .await?;
+        let fresh = entry.is_fresh();
+        let served = entry.into_value();
+        if fresh && (self.capacity == 0 || served.bytes.len() as u64 > self.capacity) {
+            self.inner.invalidate(key).await;
         }
-        result.map(|served| (served, Outcome::Miss))
+        Ok((served, Outcome::Miss))
     }
 
-    /// Bytes of image bodies held.
-    pub fn bytes(&self) -> u64 {
-        self.lock().bytes
+    /// Drops every entry whose key starts with `prefix`; returns how many.
+    pub async fn purge_prefix(&self, prefix: &str) -> usize {
+        self.purge_where(|key| key.starts_with(prefix)).await
+    }
+
+    /// Drops every entry whose key satisfies `doomed`; returns how many.
+    pub async fn purge_where(&self, doomed: impl Fn(&str) -> bool) -> usize {
+        let victims: Vec<Arc<String>> = self
+            .inner
+            .iter()
+            .filter(|(k, _)| doomed(k))
+            .map(|(k, _)| k)
+            .collect();
+        let mut purged = 0;
+        for key in victims {
+            if self.inner.remove(key.as_str()).await.is_some() {
+                purged += 1;
+            }
+        }
+        purged
+    }
+
+    /// Bytes of image bodies held (after applying the pending evictions).
+    pub async fn bytes(&self) -> u64 {
+        self.inner.run_pending_tasks().await;
+        self.inner.weighted_size()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn item(n: usize) -> Arc<Served> {
-        Arc::new(Served {
+    fn item(n: usize) -> Served {
+        Served {
             derived_key: String::new(),
             bytes: bytes::Bytes::from(vec![0; n]),
             content_type: "image/webp",
@@ -167,24 +112,74 @@ mod tests {
             cache_tag: String::new(),
             source: pixelfront_shared::delivery::Source::Stored,
             render_ms: 0,
-        })
+        }
     }
 
-    #[test]
-    fn least_recently_used_entries_go_first_and_bytes_stay_bounded() {
+    async fn put(c: &Cache, key: &str, n: usize) -> Outcome {
+        let r = c.get_or_deliver(key, async { Ok::<_, ()>(item(n)) }).await;
+        c.inner.run_pending_tasks().await;
+        r.expect("delivered").1
+    }
+
+    async fn has(c: &Cache, key: &str) -> bool {
+        c.inner.get(key).await.is_some()
+    }
+
+    #[tokio::test]
+    async fn least_recently_used_entries_go_first_and_bytes_stay_bounded() {
         let c = Cache::new(100);
-        c.insert("a", item(40));
-        c.insert("b", item(40));
-        assert!(c.get("a").is_some()); // b is now the least recently used
-        c.insert("c", item(40));
-        assert!(c.get("b").is_none());
-        assert!(c.get("a").is_some() && c.get("c").is_some());
-        assert_eq!(c.bytes(), 80);
-        c.insert("huge", item(101));
-        assert!(c.get("huge").is_none());
-        c.insert("a", item(10)); // replacing adjusts the byte count
-        assert_eq!(c.bytes(), 50);
-        assert_eq!(c.purge_prefix("a"), 1);
-        assert_eq!(c.bytes(), 40);
+        assert_eq!(put(&c, "a", 40).await, Outcome::Miss);
+        assert_eq!(put(&c, "b", 40).await, Outcome::Miss);
+        assert_eq!(put(&c, "a", 40).await, Outcome::Hit); // b is now the least recently used
+        put(&c, "c", 40).await;
+        assert!(!has(&c, "b").await);
+        assert!(has(&c, "a").await && has(&c, "c").await);
+        assert_eq!(c.bytes().await, 80);
+        put(&c, "huge", 101).await;
+        assert!(!has(&c, "huge").await);
+        assert_eq!(c.bytes().await, 80);
+        assert_eq!(c.purge_prefix("a").await, 1);
+        assert_eq!(c.bytes().await, 40);
+        // Not kept even before moka's housekeeping runs: no hit right after the miss.
+        let off = Cache::new(0);
+        for _ in 0..2 {
+            let r = off
+                .get_or_deliver("a", async { Ok::<_, ()>(item(1)) })
+                .await;
+            assert_eq!(r.expect("delivered").1, Outcome::Miss);
+        }
+        let r = c
+            .get_or_deliver("huge", async { Ok::<_, ()>(item(101)) })
+            .await;
+        assert_eq!(r.expect("delivered").1, Outcome::Miss);
+        assert!(!has(&c, "huge").await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_deliver_once_and_share_errors() {
+        let c = Arc::new(Cache::new(1000));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (c, runs) = (c.clone(), runs.clone());
+            tasks.spawn(async move {
+                c.get_or_deliver("k", async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Ok::<_, ()>(item(10))
+                })
+                .await
+                .expect("delivered")
+                .1
+            });
+        }
+        let outcomes = tasks.join_all().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(outcomes.iter().all(|o| *o == Outcome::Miss));
+        let err = c
+            .get_or_deliver("e", async { Err::<Served, _>("boom") })
+            .await;
+        assert_eq!(err.err().as_deref(), Some(&"boom"));
+        assert!(!has(&c, "e").await, "errors are not stored");
     }
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 use pixelfront_shared::delivery::http as mapping;
 use pixelfront_shared::delivery::{DeliveryError, Incoming, Source};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -27,7 +27,7 @@ impl App {
             self.metrics.request(Outcome::Reject, 0);
             return to_axum(refused);
         }
-        if !self.limit.allow(ip, Instant::now()) {
+        if !self.limit.allow(ip) {
             self.metrics.request(Outcome::Reject, 0);
             return text(429, "rate limited");
         }
@@ -43,7 +43,7 @@ impl App {
             Ok(found) => found,
             Err(e) => {
                 self.metrics.request(Outcome::Reject, 0);
-                return to_axum(mapping::error(&e));
+                return to_axum(mapping::error(e.as_ref()));
             }
         };
         let resp = mapping::image(&req.method, &req.headers, &delivered);
@@ -64,18 +64,17 @@ impl App {
     async fn delivered(
         &self,
         incoming: &Incoming<'_>,
-    ) -> Result<(Arc<Served>, Outcome), DeliveryError> {
+    ) -> Result<(Arc<Served>, Outcome), Arc<DeliveryError>> {
         let t = &self.stack.transformer;
-        let n = t.admit(incoming, now_secs()).await?;
+        let n = t.admit(incoming, now_secs()).await.map_err(Arc::new)?;
         let key = n.derived_key();
-        self.cache
-            .get_or_deliver(&key, || async {
-                let d = t.deliver(&n).await?;
-                if let Source::Rendered { .. } = d.source {
-                    self.metrics.render(RenderKind::OnDemand, d.render_ms);
-                }
-                Ok(d)
-            })
-            .await
+        let deliver = async {
+            let d = t.deliver(&n).await?;
+            if let Source::Rendered { .. } = d.source {
+                self.metrics.render(RenderKind::OnDemand, d.render_ms);
+            }
+            Ok(d)
+        };
+        self.cache.get_or_deliver(&key, deliver).await
     }
 }

@@ -1,72 +1,89 @@
 //! Per-IP rate limit, as the WAF rate-based rule applies it at the edge: at most `limit`
-//! requests per source IP in five minutes, as a token bucket (burst `limit`, refilled at
-//! `limit / 300` per second).
+//! requests per source IP in five minutes. `governor`'s keyed GCRA limiter with a burst of
+//! `limit` and one request replenished every `300 s / limit`: the same as a token bucket of
+//! `limit` tokens refilled at `limit / 300` per second.
 
-use std::collections::HashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// Buckets above this count are swept of idle (full) entries.
+/// Source IPs above this count are swept of those whose state is back to full.
 const SWEEP_AT: usize = 10_000;
 
-/// Token buckets by source IP.
-#[derive(Debug)]
-pub struct RateLimit {
-    capacity: f64,
-    per_sec: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+/// The count is looked at once every this many requests.
+const SWEEP_EVERY: u64 = 1024;
+
+type Keyed<C> =
+    RateLimiter<IpAddr, DashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// GCRA state by source IP (`None`: no limit).
+pub struct RateLimit<C: Clock = DefaultClock> {
+    limiter: Option<Keyed<C>>,
+    checks: AtomicU64,
 }
 
 impl RateLimit {
     /// `per_5min` requests per IP per five minutes; 0 switches the limit off.
     pub fn new(per_5min: u32) -> Self {
+        Self::with_clock(per_5min, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> RateLimit<C> {
+    /// As [`RateLimit::new`], on `clock`.
+    pub fn with_clock(per_5min: u32, clock: C) -> Self {
+        let limiter = NonZeroU32::new(per_5min).and_then(|n| {
+            let quota = Quota::with_period(Duration::from_secs(300) / n.get())?.allow_burst(n);
+            Some(RateLimiter::dashmap_with_clock(quota, clock))
+        });
         RateLimit {
-            capacity: f64::from(per_5min),
-            per_sec: f64::from(per_5min) / 300.0,
-            buckets: Mutex::new(HashMap::new()),
+            limiter,
+            checks: AtomicU64::new(0),
         }
     }
 
-    /// Takes one token for `ip` at `now`; `false` means refuse (429).
-    pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.capacity <= 0.0 {
+    /// Counts one request from `ip`; `false` means refuse (429).
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        let Some(limiter) = &self.limiter else {
             return true;
+        };
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+            && limiter.len() > SWEEP_AT
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > SWEEP_AT {
-            let (cap, rate) = (self.capacity, self.per_sec);
-            buckets.retain(|_, (t, at)| *t + now.duration_since(*at).as_secs_f64() * rate < cap);
-        }
-        let (tokens, at) = buckets.entry(ip).or_insert((self.capacity, now));
-        let refill = now.saturating_duration_since(*at).as_secs_f64() * self.per_sec;
-        *tokens = (*tokens + refill).min(self.capacity);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        limiter.check_key(&ip).is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use governor::clock::FakeRelativeClock;
 
     #[test]
     fn a_burst_is_allowed_then_refused_then_refilled() {
-        let rl = RateLimit::new(300); // one token per second
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimit::with_clock(300, clock.clone()); // one request per second
         let ip: IpAddr = "198.51.100.1".parse().expect("ip");
         let other: IpAddr = "198.51.100.2".parse().expect("ip");
-        let t0 = Instant::now();
-        assert!((0..300).all(|_| rl.allow(ip, t0)));
-        assert!(!rl.allow(ip, t0));
-        assert!(rl.allow(other, t0), "per IP");
-        assert!(rl.allow(ip, t0 + Duration::from_millis(1100)));
-        assert!(!rl.allow(ip, t0 + Duration::from_millis(1200)));
-        assert!(RateLimit::new(0).allow(ip, t0));
+        assert!((0..300).all(|_| rl.allow(ip)));
+        assert!(!rl.allow(ip));
+        assert!(rl.allow(other), "per IP");
+        clock.advance(Duration::from_millis(1100));
+        assert!(rl.allow(ip));
+        clock.advance(Duration::from_millis(100));
+        assert!(!rl.allow(ip));
+        let off = RateLimit::new(0);
+        assert!((0..1000).all(|_| off.allow(ip)), "0 is off");
     }
 }

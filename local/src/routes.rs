@@ -136,12 +136,11 @@ async fn route(
         }
         (&Method::GET, "/healthz") => text(200, "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut body = app.metrics.render_text(app.cache.bytes());
-            app.backfills.write_metrics(&mut body);
+            let body = app.metrics.render_text(app.cache.bytes().await);
             let mut resp = text(200, body);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             resp
         }
