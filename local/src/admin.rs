@@ -136,7 +136,7 @@ impl App {
             manifest: self.stack.manifest.clone(),
             audit: self.stack.manifest.clone(),
             originals: self.stack.originals.clone(),
-            replica: None,
+            replica: None::<std::sync::Arc<pixelfront_shared::store::fs::FsObjects>>,
             derived: self.stack.derived.clone(),
             cdn: LocalCdn { cache: &self.cache },
         };
