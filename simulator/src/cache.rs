@@ -146,6 +146,12 @@ impl Lru {
         self.map.len()
     }
 
+    /// True when the cache holds no object.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// Bytes held.
     #[cfg(test)]
     pub fn used(&self) -> u64 {
