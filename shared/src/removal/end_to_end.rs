@@ -381,7 +381,7 @@ where
     A: AuditStore,
     B: Bucket,
 {
-    let beach = beach(by_tasks).await;
+    let asset = beach(by_tasks).await;
     beach(by_run).await;
     let req: Value = serde_json::from_str(BEACH).expect("json");
     let tasks = run_tasks(by_tasks, "REQ-T", req.clone()).await;
@@ -397,7 +397,7 @@ where
     assert_eq!(tasks, run);
     let mut records = Vec::new();
     for s in [by_tasks, by_run] {
-        let mut r = s.audit.records(&beach).await.expect("records");
+        let mut r = s.audit.records(&asset).await.expect("records");
         for r in &mut r {
             r.started_at.clear();
             r.finished_at = None;
