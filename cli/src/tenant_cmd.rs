@@ -3,8 +3,8 @@
 //! every change without a restart. The file has the same shape as the tenants file the AWS
 //! load files are generated from (`edge/gen-tenants.mjs`).
 
-use pixelfront_local::tenants;
 use crate::Failure;
+use pixelfront_local::tenants;
 use pixelfront_shared::normalize::valid_tenant;
 use pixelfront_shared::sign::{valid_kid, TenantPolicy};
 use std::path::PathBuf;
@@ -147,9 +147,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
                 }
                 Some(s) => s,
                 None => {
-                    let token = || {
-                        pixelfront_shared::sign::random_token().map_err(|e| Failure::io(e))
-                    };
+                    let token = || pixelfront_shared::sign::random_token().map_err(Failure::io);
                     let s = format!("{}{}", token()?, token()?);
                     println!("{s}");
                     s

@@ -382,7 +382,10 @@ fn versions_failures_takedown_and_restart() {
     assert_eq!(summary["request_id"], "req-1");
     assert_eq!(summary["action"], "takedown");
     assert_eq!(summary["assets"], serde_json::json!(["acme/v.png"]));
-    assert!(summary["deleted"].as_u64().is_some_and(|n| n >= 18), "{summary}");
+    assert!(
+        summary["deleted"].as_u64().is_some_and(|n| n >= 18),
+        "{summary}"
+    );
     // The audit record is the shared one: every deleted original version and derivative.
     let audit = s.request("GET", "/audit/acme/v.png", &headers, b"");
     assert_eq!(audit.status, 200, "{}", audit.text());

@@ -43,10 +43,7 @@ impl LocalCdn<'_> {
         if let Some(tag) = item.strip_prefix('#') {
             return Ok(self.cache.purge_where(|k| tagged(k, tag)).await);
         }
-        match item
-            .strip_prefix('/')
-            .and_then(|p| p.strip_suffix('*'))
-        {
+        match item.strip_prefix('/').and_then(|p| p.strip_suffix('*')) {
             Some(prefix) if prefix.ends_with('/') => Ok(self.cache.purge_prefix(prefix).await),
             _ => Err(CdnError::Denied(format!(
                 "{item:?} is neither a cache tag nor a wildcard path"
@@ -65,7 +62,12 @@ impl Cdn for LocalCdn<'_> {
         for item in paths {
             purged += self.purge(item).await?;
         }
-        tracing::info!(caller_reference, items = paths.len(), purged, "cache invalidated");
+        tracing::info!(
+            caller_reference,
+            items = paths.len(),
+            purged,
+            "cache invalidated"
+        );
         Ok(Invalidation {
             id: format!("local-{caller_reference}"),
             status: "Completed".to_string(),
@@ -148,6 +150,9 @@ mod tests {
             .expect("wildcard");
         assert!(!has(&cache, "acme/v1/cat.jpg.bak/w320.webp").await);
         assert!(has(&cache, "acme/v1/cat.jpg/x/w320.webp").await);
-        assert!(cdn.invalidate("r", &["/acme/v1/x".to_string()]).await.is_err());
+        assert!(cdn
+            .invalidate("r", &["/acme/v1/x".to_string()])
+            .await
+            .is_err());
     }
 }

@@ -48,8 +48,7 @@ impl LocalStack {
                 .map_err(|e| io("originals", e))?,
         );
         let derived = Arc::new(
-            FsObjects::named(args.data.join("derived"), "derived")
-                .map_err(|e| io("derived", e))?,
+            FsObjects::named(args.data.join("derived"), "derived").map_err(|e| io("derived", e))?,
         );
         let manifest = Arc::new(
             SqliteManifest::open(&args.data.join("manifest.db")).map_err(|e| e.to_string())?,

@@ -116,7 +116,8 @@ impl App {
         match &result {
             Ok(report) => {
                 for v in &report.variants {
-                    self.metrics.render(RenderKind::Standard, v.variant.render_ms);
+                    self.metrics
+                        .render(RenderKind::Standard, v.variant.render_ms);
                 }
                 tracing::info!(asset = %job.asset, version = job.version, ms = report.total_ms, status = report.status.as_str(), "rendered");
             }
@@ -154,7 +155,11 @@ impl App {
 
     /// `--ingest <folder>`: uploads every image of the folder as tenant `demo`, renders them,
     /// and prints a table of the manifests with URLs to open.
-    pub async fn ingest(self: &Arc<Self>, dir: &std::path::Path, base: &str) -> Result<(), LocalError> {
+    pub async fn ingest(
+        self: &Arc<Self>,
+        dir: &std::path::Path,
+        base: &str,
+    ) -> Result<(), LocalError> {
         let io = |what: &std::path::Path, e: std::io::Error| {
             LocalError::Io(format!("{}: {e}", what.display()))
         };

@@ -290,8 +290,8 @@ fn generated_id(verb: &str) -> Result<String, CliError> {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    let token = pixelfront_shared::sign::random_token()
-        .map_err(|e| CliError::Server(e.to_string()))?;
+    let token =
+        pixelfront_shared::sign::random_token().map_err(|e| CliError::Server(e.to_string()))?;
     Ok(format!("{verb}-{stamp}-{}", &token[..8.min(token.len())]))
 }
 

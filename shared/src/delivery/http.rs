@@ -178,7 +178,10 @@ mod tests {
         assert!(method_not_allowed(&Method::HEAD).is_none());
         for m in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
             let r = method_not_allowed(&m).expect("refused");
-            assert_eq!((r.status().as_u16(), get(&r, "allow")), (405, "GET, HEAD".into()));
+            assert_eq!(
+                (r.status().as_u16(), get(&r, "allow")),
+                (405, "GET, HEAD".into())
+            );
         }
     }
 
@@ -189,7 +192,10 @@ mod tests {
         assert_eq!(r.body(), "temporarily unavailable");
         assert_eq!(get(&r, "cache-control"), "public, max-age=60");
         let r = error(&DeliveryError::NotFound);
-        assert_eq!((r.status().as_u16(), r.body().as_ref()), (404, &b"not found"[..]));
+        assert_eq!(
+            (r.status().as_u16(), r.body().as_ref()),
+            (404, &b"not found"[..])
+        );
         assert_eq!(get(&r, "cache-control"), "public, max-age=10");
         let r = fetch_again("/img/acme/v1/p.png?w=1600");
         assert_eq!(r.status(), 307);

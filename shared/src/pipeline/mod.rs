@@ -630,7 +630,11 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
     /// type and reason) and return it. [`Retry::STATE_MACHINE`] is what the precompute state
     /// machine does (its `RenderVariants` retry, then `MarkFailed`), which the local stack
     /// runs in-process.
-    pub async fn render_or_fail(&self, job: &Job, retry: Retry) -> Result<RenderReport, PipelineError> {
+    pub async fn render_or_fail(
+        &self,
+        job: &Job,
+        retry: Retry,
+    ) -> Result<RenderReport, PipelineError> {
         let mut delay = retry.first_delay;
         let mut retries = 0;
         loop {

@@ -250,7 +250,12 @@ async fn render_or_fail_retries_transient_errors_then_records_them() {
     p.derived.fail_next(100);
     let err = p.render_or_fail(&job, quick).await.expect_err("down");
     assert_eq!(err.error_type(), "StoreUnavailable");
-    let rec = p.manifest.get(&job.asset, 1).await.expect("get").expect("record");
+    let rec = p
+        .manifest
+        .get(&job.asset, 1)
+        .await
+        .expect("get")
+        .expect("record");
     assert_eq!(rec.status, Status::Failed);
     assert_eq!(rec.error_type.as_deref(), Some("StoreUnavailable"));
     // The redelivery policy leaves a transient failure `rendering`.
@@ -263,7 +268,12 @@ async fn render_or_fail_retries_transient_errors_then_records_them() {
         .await
         .expect_err("still down");
     assert!(!err.is_permanent());
-    let rec = p.manifest.get(&job.asset, 1).await.expect("get").expect("record");
+    let rec = p
+        .manifest
+        .get(&job.asset, 1)
+        .await
+        .expect("get")
+        .expect("record");
     assert_eq!(rec.status, Status::Rendering);
 }
 

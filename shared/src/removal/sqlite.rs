@@ -399,7 +399,7 @@ mod tests {
             .await
             .expect("append again");
         for _ in 0..2 {
-            m.append_deleted(&a, "R1", Target::Derived, &[derivative.clone()])
+            m.append_deleted(&a, "R1", Target::Derived, std::slice::from_ref(&derivative))
                 .await
                 .expect("derived");
         }

@@ -117,7 +117,9 @@ pub const AVIF_ENCODER: &str = if cfg!(feature = "rav1e") {
 };
 
 #[cfg(not(any(feature = "aom", feature = "rav1e")))]
-compile_error!("pixelfront-shared needs an AVIF encoder: enable the `aom` (default) or `rav1e` feature");
+compile_error!(
+    "pixelfront-shared needs an AVIF encoder: enable the `aom` (default) or `rav1e` feature"
+);
 
 #[cfg(all(feature = "aom", not(feature = "rav1e")))]
 fn encode_avif(img: &Image, quality: f32, speed: u8) -> Result<Vec<u8>, RenderError> {
