@@ -1,4 +1,4 @@
-//! `pixelfront`: one binary for people and scripts (SPEC §11).
+//! `pixelfront`: one binary for people and scripts (README.md).
 //!
 //! Exit codes: 0 success; 2 rejected input (a corrupt, unsupported or over-limit image, a
 //! request the edge would answer with 400, or bad command-line usage); 1 anything else (an
@@ -24,12 +24,12 @@ struct Cli {
 enum Command {
     /// Render the 8 standard variants of one image (or one request with --query) into a folder.
     Render(render_cmd::RenderArgs),
-    /// Print the derived object key of a request path (SPEC §3), or exit 2 with the 400 reason.
+    /// Print the derived object key of a request path (docs/url-grammar.md), or exit 2 with the 400 reason.
     Normalize(NormalizeArgs),
-    /// Cost and hit-ratio model (SPEC §10): replay a synthetic workload or a CloudFront log
+    /// Cost and hit-ratio model (docs/cost-model.md): replay a synthetic workload or a CloudFront log
     /// through four cache-key designs, with and without Origin Shield, and price a month.
     Simulate(Box<pixelfront_simulator::SimulateArgs>),
-    /// Sign a request URL with one of a tenant's keys (HMAC-SHA256, SPEC §8).
+    /// Sign a request URL with one of a tenant's keys (HMAC-SHA256, docs/signing.md).
     Sign(sign_cmd::SignArgs),
     /// Check a request URL against a tenant policy as the edge does: `ok`, or exit 2 with the
     /// 403 reason.

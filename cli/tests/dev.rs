@@ -1,6 +1,12 @@
 //! `pixelfront dev` over HTTP: each test starts the real binary on 127.0.0.1 (a free port,
 //! its own data directory) and stops it by its PID.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step fails the test"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,12 @@
 //! data directory), drives it with the verbs, and stops it by its PID. Bad input is checked
 //! without a server: exit 2, one line on stderr, no panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step fails the test"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,12 @@
 //! hostile input, through the built binary: exit codes, files, sizes, formats, metadata,
 //! orientation.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step fails the test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -2,6 +2,12 @@
 //! JavaScript twin (`edge/sign.mjs`, the signing code of the CloudFront Function's tests):
 //! both must produce the same URL, and a JS-made URL must verify in Rust.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step fails the test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,5 +1,11 @@
 //! `pixelfront tenant …` on a scratch data directory.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step fails the test"
+)]
+
 use std::process::{Command, Output};
 
 fn tenant(data: &std::path::Path, args: &[&str]) -> Output {

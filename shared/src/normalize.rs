@@ -1,4 +1,4 @@
-//! Request normalization (SPEC §2–§3): path + query + `Accept` → canonical request → derived
+//! Request normalization (docs/url-grammar.md): path + query + `Accept` → canonical request → derived
 //! object key, or a typed rejection with a short reason.
 //!
 //! Pure code. The same rules run in the CloudFront Function (`edge/viewer-request.js`); one
@@ -114,7 +114,7 @@ pub struct Normalized {
 }
 
 impl Normalized {
-    /// The derived object key `{tenant}/v{N}/{key}/{derivative-name}` (SPEC §6).
+    /// The derived object key `{tenant}/v{N}/{key}/{derivative-name}` (docs/aws-deploy.md).
     pub fn derived_key(&self) -> String {
         format!(
             "{}/{}",
@@ -215,7 +215,7 @@ pub fn normalize(path: &str, query: &str, accept: Option<&str>) -> Result<Normal
     Ok(Normalized { asset, canonical })
 }
 
-/// Validate `/img/{tenant}/v{N}/{key}` (SPEC §2). Checks run in a fixed order (prefix and
+/// Validate `/img/{tenant}/v{N}/{key}` (docs/url-grammar.md). Checks run in a fixed order (prefix and
 /// segment count, tenant, version, key length, key segments) so that the first failure is the
 /// reason, identically at the edge.
 pub fn parse_path(path: &str) -> Result<AssetPath, Reject> {

@@ -1,5 +1,5 @@
 //! The delivery policy as data: breakpoints, quality steps, format defaults, limits and the
-//! standard-variant catalogue (SPEC §3–§5).
+//! standard-variant catalogue (docs/url-grammar.md, docs/rendering.md).
 //!
 //! The policy lives in one file, `shared/policy.json`, embedded at compile time. The
 //! CloudFront Function embeds a generated copy of the same file (`edge/gen-policy.mjs`), and a
@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 /// The policy file, verbatim.
 pub const POLICY_JSON: &str = include_str!("../policy.json");
 
-/// An output image format. The only four the platform emits (SPEC §3).
+/// An output image format. The only four the platform emits (docs/url-grammar.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -69,7 +69,7 @@ pub struct Limits {
     pub max_output_side: u32,
 }
 
-/// One entry of the standard-variant catalogue (SPEC §5).
+/// One entry of the standard-variant catalogue (docs/rendering.md).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Variant {
     /// Stable name, e.g. `sm-webp`.
@@ -123,7 +123,10 @@ impl Policy {
     pub fn get() -> &'static Policy {
         static POLICY: OnceLock<Policy> = OnceLock::new();
         POLICY.get_or_init(|| {
-            #[allow(clippy::expect_used)]
+            #[allow(
+                clippy::expect_used,
+                reason = "the file is compiled in and parsed by the tests"
+            )]
             serde_json::from_str(POLICY_JSON).expect("shared/policy.json is valid (tested)")
         })
     }

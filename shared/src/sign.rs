@@ -1,4 +1,4 @@
-//! Signed URLs (SPEC §8): per-tenant HMAC-SHA256 keys, checked at the edge (the CloudFront
+//! Signed URLs (docs/signing.md): per-tenant HMAC-SHA256 keys, checked at the edge (the CloudFront
 //! Function, `edge/viewer-request.js`) and again wherever Rust serves a request. Both
 //! implementations are tested against `tests/vectors/sign.json`.
 //!

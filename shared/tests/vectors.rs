@@ -2,6 +2,12 @@
 //! normalizer. The CloudFront Function runs the same file (`edge/test/vectors.test.mjs`), so
 //! both implementations agree byte for byte on keys, canonical queries and 400 reasons.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed set-up step fails the test"
+)]
+
 use pixelfront_shared::normalize;
 use serde_json::Value;
 

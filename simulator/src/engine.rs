@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `naive` | path + the whole query string | a transformer that renders every request it gets, storing nothing |
 //! | `allowlist` | path + only `w`, `h`, `fmt`, `q` (names exactly so), values as sent, in the order sent | the same |
-//! | `normalized` | the derived object key of SPEC §3 | the derived bucket; a missing object is rendered once, stored, then served from S3 |
+//! | `normalized` | the derived object key of docs/url-grammar.md | the derived bucket; a missing object is rendered once, stored, then served from S3 |
 //! | `normalized+precompute` | the same | the same, with the 8 standard variants of every asset already in the bucket |
 //!
 //! A request the normalizer rejects (400) is answered by the CloudFront Function in the
@@ -27,7 +27,7 @@ pub enum Scenario {
     Naive,
     /// Only w, h, fmt, q, as sent, in the order sent.
     Allowlist,
-    /// The normalized key (SPEC §3); derivatives rendered on first request and stored.
+    /// The normalized key (docs/url-grammar.md); derivatives rendered on first request and stored.
     Normalized,
     /// Normalized, and the standard variants exist before the first request.
     Precompute,

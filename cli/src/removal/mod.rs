@@ -1,4 +1,4 @@
-//! `pixelfront takedown`, `erase`, `backfill` and `audit` (SPEC §9): the operator's verbs for
+//! `pixelfront takedown`, `erase`, `backfill` and `audit` (docs/takedown.md): the operator's verbs for
 //! removing assets for good, rendering every version again after a catalogue change, and
 //! reading what a removal deleted.
 //!
@@ -425,6 +425,18 @@ pub fn run_remove(args: RemoveArgs, verb: Verb) -> Result<(), Failure> {
             interval,
         ))
         .map_err(Failure::from);
+    }
+    for key in inputs
+        .iter()
+        .flat_map(|i| i.key.iter().chain(i.keys.iter().flatten()))
+    {
+        if !valid_key(key) {
+            return Err(CliError::Usage(format!(
+                "key {key:?}: the local stack stores only keys of [A-Za-z0-9._~-] segments \
+                 joined by /"
+            ))
+            .into());
+        }
     }
     let ep = args.target.endpoint()?;
     let token = args.target.token()?;

@@ -1,4 +1,4 @@
-//! On-demand delivery (SPEC §3, §7, §8): what the transformer Lambda and the local stack do
+//! On-demand delivery (docs/url-grammar.md, docs/aws-deploy.md, docs/signing.md): what the transformer Lambda and the local stack do
 //! with one image request that the static derivatives did not answer.
 //!
 //! 1. [`ViewerRequest::parse`] finds the viewer's request: the request itself
@@ -36,10 +36,10 @@ pub mod http;
 /// `?` and the query pieces as sent) when it rewrites the URI to the derived-object key.
 pub const FORWARDED_REQUEST_HEADER: &str = "x-pixelfront-request";
 
-/// `Cache-Control` of 4xx answers (SPEC §7: 10 s).
+/// `Cache-Control` of 4xx answers (docs/aws-deploy.md: 10 s).
 pub const CLIENT_ERROR_CACHE_CONTROL: &str = "public, max-age=10";
 
-/// `Cache-Control` of 5xx answers (SPEC §7: 60 s).
+/// `Cache-Control` of 5xx answers (docs/aws-deploy.md: 60 s).
 pub const SERVER_ERROR_CACHE_CONTROL: &str = "public, max-age=60";
 
 /// Why a request is not answered with an image. [`DeliveryError::status`] is the HTTP status,
@@ -106,7 +106,7 @@ impl DeliveryError {
         }
     }
 
-    /// `Cache-Control` for this answer: 4xx 10 s and 5xx 60 s (SPEC §7); a 403 is never
+    /// `Cache-Control` for this answer: 4xx 10 s and 5xx 60 s (docs/aws-deploy.md); a 403 is never
     /// cached, as at the edge (it depends on the time and the Referer, not only on the URL).
     pub fn cache_control(&self) -> &'static str {
         match self.status() {

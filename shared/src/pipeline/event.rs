@@ -91,7 +91,7 @@ pub fn source_of(event: &ObjectCreatedEvent) -> Result<SourceRef, PipelineError>
 
 /// Splits an originals key `{tenant}/{key}` into its asset id. `Err` carries the asset id
 /// anyway (so the failure can be recorded under it) and the reason the key cannot be served:
-/// the tenant must match `[a-z0-9][a-z0-9-]{0,62}` and the key the grammar of SPEC §2.
+/// the tenant must match `[a-z0-9][a-z0-9-]{0,62}` and the key the grammar of docs/url-grammar.md.
 pub fn split_asset(s3_key: &str) -> Result<AssetId, (AssetId, String)> {
     let (tenant, key) = s3_key.split_once('/').unwrap_or(("", s3_key));
     let asset = AssetId {

@@ -1,4 +1,4 @@
-//! The precompute pipeline (SPEC §1, §6): an upload event becomes version N of an asset, the
+//! The precompute pipeline (docs/architecture.md, docs/aws-deploy.md): an upload event becomes version N of an asset, the
 //! original is decoded once, the standard variants are rendered in parallel and written as
 //! static objects, and the manifest records the outcome.
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// `Cache-Control` of every derivative: versioned URLs never change (SPEC §6).
+/// `Cache-Control` of every derivative: versioned URLs never change (docs/aws-deploy.md).
 pub const DERIVATIVE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// Why a pipeline step failed. [`PipelineError::error_type`] is the stable name the state

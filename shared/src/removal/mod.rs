@@ -1,4 +1,4 @@
-//! Takedown (DMCA) and erasure (GDPR Art. 17) of whole assets (SPEC §9): the steps of
+//! Takedown (DMCA) and erasure (GDPR Art. 17) of whole assets (docs/takedown.md): the steps of
 //! `statemachine/takedown.asl.json`, generic over narrow ports.
 //!
 //! A request names a tenant and one key, a list of keys, or a key prefix (a manifest query).

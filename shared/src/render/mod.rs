@@ -1,4 +1,4 @@
-//! The render engine (SPEC §4–§5): decode an original once, then render any number of
+//! The render engine (docs/rendering.md): decode an original once, then render any number of
 //! variants from the decoded pixels, the standard catalogue in parallel on a rayon pool.
 //!
 //! All pixel work here is synchronous and pure (bytes in, bytes out); async callers run it

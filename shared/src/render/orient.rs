@@ -1,7 +1,7 @@
 //! EXIF orientation: a minimal, bounds-checked reader of the orientation tag (0x0112) from a
 //! TIFF/EXIF block, and the eight pixel transforms.
 //!
-//! Orientation is applied to the decoded pixels before anything else (SPEC §4); after it the
+//! Orientation is applied to the decoded pixels before anything else (docs/rendering.md); after it the
 //! image is upright and carries no metadata.
 
 use super::Image;

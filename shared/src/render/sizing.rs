@@ -1,4 +1,4 @@
-//! Sizing math (SPEC §4), pure and table-tested: which source rectangle becomes which output
+//! Sizing math (docs/rendering.md), pure and table-tested: which source rectangle becomes which output
 //! size, and how far a JPEG may be shrunk in the DCT domain while decoding.
 //!
 //! - only `w`: scale to that width, keep the aspect ratio; only `h`: likewise by height;

@@ -2,7 +2,7 @@
 //! as the relative path, atomic writes (temporary file in the same directory, fsync, rename) so
 //! a killed process never leaves a half-written object under a real name.
 //!
-//! Versioned originals live beside the key as `{key}@{version}`; the key grammar (SPEC §2)
+//! Versioned originals live beside the key as `{key}@{version}`; the key grammar (docs/url-grammar.md)
 //! excludes `@`, so the two never collide. The takedown steps list and delete them through
 //! [`crate::removal::VersionedStore`] (feature `local`, `removal/fs.rs`).
 

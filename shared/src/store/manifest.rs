@@ -1,5 +1,5 @@
 //! The manifest port: one record per (tenant, key, version), version assignment and the
-//! `rendering → ready | failed` status machine (SPEC §6).
+//! `rendering → ready | failed` status machine (docs/aws-deploy.md).
 //!
 //! Every write an adapter makes is conditional: a duplicated S3 event (EventBridge and Express
 //! workflows are at-least-once) finds the version already assigned to its S3 object version
