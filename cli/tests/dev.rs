@@ -243,6 +243,17 @@ fn upload_render_serve_cache_conditional_and_rejects() {
         b"",
     );
     assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+    // The transformer Lambda's headers, from the one shared HTTP mapping.
+    assert_eq!(
+        first.header("x-amz-meta-cache-tag"),
+        "asset:acme/photos/a.png"
+    );
+    assert_eq!(first.header("x-pixelfront-source"), "stored");
+    let head = s.request("HEAD", "/img/acme/v1/photos/a.png?w=640&fmt=webp", &[], b"");
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(head.header("content-length"), first.body.len().to_string());
+    let post = s.request("POST", "/img/acme/v1/photos/a.png", &[], b"");
+    assert_eq!((post.status, post.header("allow")), (405, "GET, HEAD"));
 
     // fmt=auto follows Accept; a non-standard request is rendered on demand.
     let avif = s.request(

@@ -68,23 +68,16 @@ impl Cdn for LocalCdn<'_> {
             purged,
             "cache invalidated"
         );
-        Ok(Invalidation {
-            id: format!("local-{caller_reference}"),
-            status: "Completed".to_string(),
-            done: true,
-            caller_reference: caller_reference.to_string(),
-            paths: paths.len(),
-        })
+        Ok(Invalidation::completed(
+            format!("local-{caller_reference}"),
+            caller_reference,
+            paths.len(),
+        ))
     }
 
     async fn invalidation(&self, id: &str) -> Result<Invalidation, CdnError> {
-        Ok(Invalidation {
-            id: id.to_string(),
-            status: "Completed".to_string(),
-            done: true,
-            caller_reference: id.strip_prefix("local-").unwrap_or(id).to_string(),
-            paths: 0,
-        })
+        let caller_reference = id.strip_prefix("local-").unwrap_or(id);
+        Ok(Invalidation::completed(id.to_string(), caller_reference, 0))
     }
 }
 

@@ -104,23 +104,15 @@ impl Cdn for MemoryCdn {
                 created.len() - 1
             }
         };
-        Ok(Invalidation {
-            id: format!("I{index}"),
-            status: "Completed".into(),
-            done: true,
-            caller_reference: caller_reference.to_string(),
-            paths: paths.len(),
-        })
+        Ok(Invalidation::completed(
+            format!("I{index}"),
+            caller_reference,
+            paths.len(),
+        ))
     }
 
     async fn invalidation(&self, id: &str) -> Result<Invalidation, CdnError> {
-        Ok(Invalidation {
-            id: id.to_string(),
-            status: "Completed".into(),
-            done: true,
-            caller_reference: String::new(),
-            paths: 0,
-        })
+        Ok(Invalidation::completed(id.to_string(), "", 0))
     }
 }
 

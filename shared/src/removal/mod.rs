@@ -349,6 +349,20 @@ pub struct Invalidation {
     pub paths: usize,
 }
 
+impl Invalidation {
+    /// An invalidation already completed when created (a CDN that purges at once): status
+    /// `Completed`, `paths` items.
+    pub fn completed(id: String, caller_reference: &str, paths: usize) -> Invalidation {
+        Invalidation {
+            id,
+            status: "Completed".to_string(),
+            done: true,
+            caller_reference: caller_reference.to_string(),
+            paths,
+        }
+    }
+}
+
 /// The summary [`finish`] returns and stores as the request item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
