@@ -32,7 +32,7 @@
 // threshold, S = 100 is used and the step is flagged. `within` says whether
 // |ours - target| <= 0.005. Settings are made non-decreasing in q per format (raised where
 // needed, and flagged). The AVIF column belongs to the encoder the binary was built with
-// (rav1e by default, libaom with --features aom): recalibrate after switching.
+// (libaom by default, rav1e with --features rav1e): recalibrate after switching.
 // The binary is fingerprinted (sha256) at start and end: if it was rebuilt meanwhile (another
 // process compiling), the table is not written and the exit code is 3.
 //
@@ -66,7 +66,7 @@ const DEFAULTS = {
   jobs: 2,
   width: 640,
   slack: 0, // accept ours >= target - slack: 0 = never worse than sharp
-  avifKey: 'avif', // table key for AVIF: 'avif' (rav1e build) or 'avif_aom' (--features aom build)
+  avifKey: 'avif_aom', // table key for AVIF: 'avif_aom' (the default libaom build) or 'avif' (--features rav1e build)
 };
 const WITHIN = 0.005; // the parity requirement
 const INVERSION = 0.0005; // a drop larger than this with a higher setting counts as non-monotonic
