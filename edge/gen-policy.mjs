@@ -15,7 +15,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './args.mjs';
 
 export const BEGIN = '// BEGIN GENERATED POLICY';
 export const END = '// END GENERATED POLICY';
@@ -76,7 +76,7 @@ export function withPolicy(fnText, policyJsonText) {
 
 const USAGE = 'usage: node edge/gen-policy.mjs [--check] [--policy <file>] [--function <file>]';
 
-/** The command line's options (`node:util` parseArgs). */
+/** The command line's options (`node:util` parseArgs, through `./args.mjs`). */
 const OPTIONS = {
   check: { type: 'boolean', default: false },
   policy: { type: 'string', default: DEFAULT_POLICY },
@@ -85,18 +85,8 @@ const OPTIONS = {
 };
 
 function main(argv) {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
-  } catch (e) {
-    console.error(`error: ${e.message}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values, exit } = commandLine(argv, OPTIONS, USAGE);
+  if (values === undefined) return exit;
   const { check, policy: policyPath, function: fnPath } = values;
   let fnText, policyText;
   try {

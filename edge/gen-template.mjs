@@ -16,7 +16,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './args.mjs';
 
 export const BEGIN = '# BEGIN GENERATED viewer-request.js';
 export const END = '# END GENERATED viewer-request.js';
@@ -88,7 +88,7 @@ export function withFunction(templateText, code) {
 
 const USAGE = 'usage: node edge/gen-template.mjs [--check] [--function <file>] [--template <file>]';
 
-/** The command line's options (`node:util` parseArgs). */
+/** The command line's options (`node:util` parseArgs, through `./args.mjs`). */
 const OPTIONS = {
   check: { type: 'boolean', default: false },
   function: { type: 'string', default: DEFAULT_FUNCTION },
@@ -97,18 +97,8 @@ const OPTIONS = {
 };
 
 function main(argv) {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
-  } catch (e) {
-    console.error(`error: ${e.message}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values, exit } = commandLine(argv, OPTIONS, USAGE);
+  if (values === undefined) return exit;
   const { check, function: fnPath, template: templatePath } = values;
   let templateText, code;
   try {

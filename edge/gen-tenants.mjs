@@ -23,7 +23,7 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './args.mjs';
 
 export const EXAMPLE_TENANTS = fileURLToPath(new URL('../events/tenants.example.json', import.meta.url));
 
@@ -197,7 +197,7 @@ const USAGE = [
   '       node edge/gen-tenants.mjs --tenants <file> --validate',
 ].join('\n');
 
-/** The command line's options (`node:util` parseArgs). */
+/** The command line's options (`node:util` parseArgs, through `./args.mjs`). */
 const OPTIONS = {
   validate: { type: 'boolean' },
   tenants: { type: 'string' },
@@ -207,18 +207,8 @@ const OPTIONS = {
 };
 
 function main(argv) {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
-  } catch (e) {
-    console.error(`error: ${e.message}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values, exit } = commandLine(argv, OPTIONS, USAGE);
+  if (values === undefined) return exit;
   const opts = values;
   if (!opts.tenants || (!opts.validate && (!opts.table || !opts['out-dir']))) {
     console.error(USAGE);

@@ -41,7 +41,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './args.mjs';
 import { EXAMPLE_TENANTS, TenantsError, loadTenants } from './gen-tenants.mjs';
 
 export const DEFAULT_TENANTS = EXAMPLE_TENANTS;
@@ -309,7 +309,7 @@ export function wafTemplate(tenants, warnings = []) {
 
 const USAGE = 'usage: node edge/gen-waf.mjs [--check] [--tenants <file>] [--out <file>]';
 
-/** The command line's options (`node:util` parseArgs). */
+/** The command line's options (`node:util` parseArgs, through `./args.mjs`). */
 const OPTIONS = {
   check: { type: 'boolean', default: false },
   tenants: { type: 'string', default: DEFAULT_TENANTS },
@@ -318,18 +318,8 @@ const OPTIONS = {
 };
 
 function main(argv) {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
-  } catch (e) {
-    console.error(`error: ${e.message}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values, exit } = commandLine(argv, OPTIONS, USAGE);
+  if (values === undefined) return exit;
   const { check, tenants: tenantsPath, out: outPath } = values;
   let text;
   const warnings = [];
