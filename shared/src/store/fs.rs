@@ -112,69 +112,6 @@ impl FsObjects {
         Ok(removed)
     }
 
-    /// Deletes every stored version of `key` (and an unversioned object under that name).
-    /// Returns the removed version ids, sorted (`null` for the unversioned one).
-    pub fn remove_versions(&self, key: &str) -> Result<Vec<String>, StoreError> {
-        let path = self.path_of(key, None)?;
-        let io = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(StoreError::Denied(format!("bad key {key:?}")));
-        };
-        let name = name.to_string_lossy();
-        let mut removed = Vec::new();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-            Err(e) => return Err(io(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io)?;
-            let file = entry.file_name().to_string_lossy().into_owned();
-            let version = if file == *name {
-                "null".to_string()
-            } else if let Some(v) = file.strip_prefix(&format!("{name}@")) {
-                v.to_string()
-            } else {
-                continue;
-            };
-            if entry.file_type().map_err(io)?.is_file() {
-                std::fs::remove_file(entry.path()).map_err(io)?;
-                removed.push(version);
-            }
-        }
-        removed.sort();
-        Ok(removed)
-    }
-
-    /// Deletes every object under the folder `prefix` (e.g. `acme/v3/photos/cat.jpg`: all of
-    /// that version's derivatives). Returns the removed keys, sorted.
-    pub fn remove_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let dir = self.path_of(prefix, None)?;
-        let io = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", dir.display()));
-        fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-            for entry in std::fs::read_dir(dir)? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let key = format!("{rel}/{name}");
-                if entry.file_type()?.is_dir() {
-                    walk(&entry.path(), &key, out)?;
-                } else if !name.starts_with(TEMP_PREFIX) {
-                    out.push(key);
-                }
-            }
-            Ok(())
-        }
-        let mut removed = Vec::new();
-        match walk(&dir, prefix, &mut removed) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-            Err(e) => return Err(io(e)),
-        }
-        std::fs::remove_dir_all(&dir).map_err(io)?;
-        removed.sort();
-        Ok(removed)
-    }
-
     fn write_atomic(&self, path: &Path, body: &[u8]) -> Result<(), StoreError> {
         let io = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
         let dir = path

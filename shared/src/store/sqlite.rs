@@ -128,14 +128,6 @@ impl SqliteManifest {
             status.as_str(),
         )
     }
-
-    /// Every version of `asset`, by version number.
-    pub fn versions(&self, asset: &AssetId) -> Result<Vec<VersionRecord>, ManifestError> {
-        self.records(
-            "SELECT record FROM versions WHERE asset = ?1 ORDER BY version",
-            &asset.id(),
-        )
-    }
 }
 
 fn read_version(
