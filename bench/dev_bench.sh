@@ -45,16 +45,9 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/pixelfront-dev-bench.XXXXXX")
 data=$work/data
 log=$work/server.log
-PID=
-ADDR=
-
-stop_server() {
-  if [[ -n $PID ]]; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=
-  fi
-}
+TOOL=dev_bench
+# shellcheck source=bench/dev_lib.sh
+source "$(dirname "$0")/dev_lib.sh"
 cleanup() {
   stop_server
   rm -rf "$work"
@@ -62,34 +55,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server [extra flags...]: sets PID and ADDR (host:port, a free port).
-start_server() {
-  : >"$log"
-  RUST_LOG=info PIXELFRONT_ADMIN_TOKEN=$TOKEN \
-    "$BIN" dev --addr 127.0.0.1:0 --data "$data" --rate-limit 0 "$@" >/dev/null 2>"$log" &
-  PID=$!
-  ADDR=
-  for _ in $(seq 1 400); do
-    ADDR=$(sed -n 's#.*listening on http://\([^ ]*\).*#\1#p' "$log" | head -n 1)
-    [[ -n $ADDR ]] && return 0
-    if ! kill -0 "$PID" 2>/dev/null; then
-      cat "$log" >&2
-      echo "dev_bench: pixelfront dev exited before listening" >&2
-      PID=
-      exit 1
-    fi
-    sleep 0.05
-  done
-  echo "dev_bench: pixelfront dev did not listen within 20 s" >&2
-  exit 1
-}
-
 metric() { # metric 'pixelfront_edge_requests_total{result="hit"}'
   curl -sf "http://$ADDR/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
-
-x_cache() {
-  curl -sf -o /dev/null -D - "http://$ADDR$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
 }
 
 # cpu_ticks: "busy server children" clock ticks: all CPUs' busy time (/proc/stat, less idle,
@@ -122,19 +89,7 @@ wrk_run() {
 # wrk_parse OUTFILE: "requests rps p50_ms p99_ms" from wrk's --latency output, then the CPU
 # seconds of OUTFILE.cpu (server, wrk, other).
 wrk_parse() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-      if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-      return v
-    }
-    /requests in/ { n = $1 }
-    /Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    END { printf "%d %.0f %.3f %.3f ", n, rps, p50, p99 }
-  ' "$1"
+  printf "%s " "$(wrk_summary "$1")"
   cat "$1.cpu"
 }
 
@@ -160,7 +115,7 @@ echo "dev_bench: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "dev_bench: data in $data; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds"
 
 # --- Setup: two photos, rendered -------------------------------------------------------------
-start_server
+start_server "$BIN" --rate-limit 0
 mapfile -t photos < <(find "$PHOTOS" -maxdepth 1 -type f -iname '*.jpg' | sort | head -n 2)
 [[ ${#photos[@]} -eq 2 ]] || { echo "dev_bench: need two .jpg photos in $PHOTOS" >&2; exit 1; }
 keys=()
@@ -268,7 +223,7 @@ c_xcache=$(jq -r '.x_cache | to_entries | map("\(.value) \(.key)") | join(", ")'
 
 # --- 2. Stored-derivative misses: restart with --cache-mb 0 on the same data -----------------
 stop_server
-start_server --cache-mb 0
+start_server "$BIN" --rate-limit 0 --cache-mb 0
 echo "dev_bench: 2. stored-derivative misses, --cache-mb 0, 16 variant URLs round-robin"
 [[ $(x_cache "$(head -n 1 "$work/variants.txt")") == Miss ]] || { echo "dev_bench: expected a miss with --cache-mb 0" >&2; exit 1; }
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$here/dev_round_robin.lua" "http://$ADDR" -- "$work/variants.txt" >/dev/null

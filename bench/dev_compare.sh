@@ -57,17 +57,11 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/pixelfront-dev-compare.XXXXXX")
 data=$work/data
 log=$work/server.log
-PID=
 NGINX_PID=
-ADDR=
+TOOL=dev_compare
+# shellcheck source=bench/dev_lib.sh
+source "$here/dev_lib.sh"
 
-stop_server() {
-  if [[ -n $PID ]]; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=
-  fi
-}
 cleanup() {
   stop_server
   if [[ -n $NGINX_PID ]]; then
@@ -78,29 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# start_server BINARY [extra flags...]: sets PID and ADDR.
-start_server() {
-  local b=$1
-  shift
-  : >"$log"
-  PIXELFRONT_ADMIN_TOKEN=$TOKEN "$b" dev --addr 127.0.0.1:0 --data "$data" --rate-limit "$RATE_LIMIT" "$@" \
-    >/dev/null 2>"$log" &
-  PID=$!
-  ADDR=
-  for _ in $(seq 1 400); do
-    ADDR=$(sed -n 's#.*listening on http://\([^ ]*\).*#\1#p' "$log" | head -n 1)
-    [[ -n $ADDR ]] && return 0
-    kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; echo "dev_compare: $b exited" >&2; PID=; exit 1; }
-    sleep 0.05
-  done
-  echo "dev_compare: $b did not listen within 20 s" >&2
-  exit 1
-}
-
-x_cache() {
-  curl -sf -o /dev/null -D - "http://$ADDR$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
-}
 
 # ticks PID...: user + system clock ticks used so far by the processes.
 ticks() {
@@ -134,26 +105,16 @@ run() {
     echo "dev_compare: wrk saw errors ($label $kind)" >&2
     exit 1
   fi
-  awk -v l="$label" -v k="$kind" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
-    function ms(v) {
-      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-      if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-      return v
-    }
-    /requests in/ { n = $1 }
-    /Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    END { printf "%s %s %.0f %.3f %.3f %.1f\n", l, k, rps, p50, p99, t / hz / n * 1e6 }
-  ' "$work/wrk.txt" | tee -a "$work/results.txt" | sed 's/^/   /'
+  wrk_summary "$work/wrk.txt" | awk -v l="$label" -v k="$kind" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    { printf "%s %s %.0f %.3f %.3f %.1f\n", l, k, $2, $3, $4, t / hz / $1 * 1e6 }
+  ' | tee -a "$work/results.txt" | sed 's/^/   /'
 }
 
 echo "dev_compare: $(nproc) cores, $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2), $("$NGINX" -v 2>&1)"
 echo "dev_compare: ${labels[*]} and nginx; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP), $ROUNDS rounds"
 
 # --- Setup: two photos, rendered by the first binary -----------------------------------------
-start_server "${bin[${labels[0]}]}"
+start_server "${bin[${labels[0]}]}" --rate-limit "$RATE_LIMIT"
 mapfile -t photos < <(find "$PHOTOS" -maxdepth 1 -type f -iname '*.jpg' | sort | head -n 2)
 [[ ${#photos[@]} -eq 2 ]] || { echo "dev_compare: need two .jpg photos in $PHOTOS" >&2; exit 1; }
 : >"$work/variants.txt"
@@ -224,7 +185,7 @@ cmp -s "$work/hit.body" <(curl -sf "http://127.0.0.1:$nginx_port/hit.webp") ||
 for r in $(seq 1 "$ROUNDS"); do
   echo "dev_compare: round $r"
   for l in "${labels[@]}"; do
-    start_server "${bin[$l]}"
+    start_server "${bin[$l]}" --rate-limit "$RATE_LIMIT"
     curl -sf -o /dev/null "http://$ADDR$hit_path"
     [[ $(x_cache "$hit_path") == Hit ]] || { echo "dev_compare: $l: not a hit after warming" >&2; exit 1; }
     run "$l" hits "http://$ADDR$hit_path"
@@ -233,7 +194,7 @@ for r in $(seq 1 "$ROUNDS"); do
   run nginx hits "http://127.0.0.1:$nginx_port/hit.webp"
   if [[ $MISSES == 1 ]]; then
     for l in "${labels[@]}"; do
-      start_server "${bin[$l]}" --cache-mb 0
+      start_server "${bin[$l]}" --rate-limit "$RATE_LIMIT" --cache-mb 0
       run "$l" misses "http://$ADDR" -- "$work/variants.txt"
       stop_server
     done

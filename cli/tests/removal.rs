@@ -9,150 +9,13 @@
     reason = "test code: a failed set-up step fails the test"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{data_dir, png, Server, TOKEN};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "test-admin-token";
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
-            .args(["dev", "--addr", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("PIXELFRONT_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pixelfront dev");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("pixelfront dev exited before listening")
-                .expect("read stderr");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().expect("address").to_string();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// SIGTERM, then wait for the graceful exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "pixelfront dev exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("pixelfront dev did not stop on SIGTERM");
-    }
-
-    fn request(&self, method: &str, target: &str, auth: bool, body: &[u8]) -> (u16, Vec<u8>) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(300)))
-            .expect("timeout");
-        let mut head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        if auth {
-            head.push_str(&format!("Authorization: Bearer {TOKEN}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write");
-        stream.write_all(body).expect("write body");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read");
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("header end");
-        let status = String::from_utf8_lossy(&raw[..split])
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        (status, raw[split + 4..].to_vec())
-    }
-
-    fn upload(&self, tenant_key: &str, body: &[u8]) {
-        let (status, body) = self.request("PUT", &format!("/originals/{tenant_key}"), true, body);
-        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
-    }
-
-    fn manifest(&self, tenant_key: &str) -> serde_json::Value {
-        let (status, body) = self.request("GET", &format!("/manifest/{tenant_key}"), false, b"");
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        serde_json::from_slice(&body).expect("manifest JSON")
-    }
-
-    /// Polls the manifest until the latest version is no longer `rendering`.
-    fn settled(&self, tenant_key: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let m = self.manifest(tenant_key);
-            if m["status"] != "rendering" {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "still rendering: {m}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn metric(&self, line_prefix: &str) -> f64 {
-        let (_, body) = self.request("GET", "/metrics", false, b"");
-        let text = String::from_utf8_lossy(&body).into_owned();
-        text.lines()
-            .find_map(|l| l.strip_prefix(line_prefix)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {line_prefix} in\n{text}"))
-    }
-}
-
-fn data_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("pixelfront-removal-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("data dir");
-    dir
-}
-
-fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            (x % 251) as u8,
-            (y % 241) as u8,
-            seed.wrapping_add((x ^ y) as u8),
-        ])
-    });
-    let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .expect("encode");
-    out
-}
 
 /// Runs the CLI with `args`, the admin token in the environment when `token` is set, and none
 /// of the AWS settings of the caller's environment.
@@ -199,14 +62,14 @@ fn assert_rejected(out: &Output, needle: &str, what: &str) {
 #[test]
 fn takedown_audit_and_a_repeated_request_id_through_the_cli() {
     let data = data_dir("takedown");
-    let s = Server::start(&data);
+    let s = Server::start(&data, &[]);
     let url = s.url();
-    s.upload("acme/photos/a.png", &png(640, 480, 1));
-    s.upload("acme/b.png", &png(320, 200, 2));
+    s.upload_accepted("acme/photos/a.png", &png(640, 480, 1));
+    s.upload_accepted("acme/b.png", &png(320, 200, 2));
     assert_eq!(s.settled("acme/photos/a.png")["status"], "ready");
     assert_eq!(s.settled("acme/b.png")["status"], "ready");
     let image = "/img/acme/v1/photos/a.png?w=320&fmt=webp";
-    assert_eq!(s.request("GET", image, false, b"").0, 200);
+    assert_eq!(s.request("GET", image, &[], b"").status, 200);
 
     let takedown = [
         "takedown",
@@ -228,7 +91,8 @@ fn takedown_audit_and_a_repeated_request_id_through_the_cli() {
     assert_eq!(record["reason"], "dmca");
     assert_eq!(record["requester"], "legal@example.com");
     assert_eq!(record["assets"], serde_json::json!(["acme/photos/a.png"]));
-    let (status, body) = s.request("GET", image, false, b"");
+    let r = s.get(image);
+    let (status, body) = (r.status, r.body);
     assert_eq!(
         (status, String::from_utf8_lossy(&body).trim()),
         (404, "removed")
@@ -318,13 +182,14 @@ fn takedown_audit_and_a_repeated_request_id_through_the_cli() {
     );
     assert_eq!(s.manifest("acme/b.png")["status"], "erased");
     assert_eq!(
-        s.request("GET", "/img/acme/v1/b.png?w=320", false, b"").0,
+        s.request("GET", "/img/acme/v1/b.png?w=320", &[], b"")
+            .status,
         404
     );
 
     // A prefix takedown: every asset whose key starts with it, in one request.
-    s.upload("acme/set/x.png", &png(64, 64, 4));
-    s.upload("acme/set/y.png", &png(64, 64, 5));
+    s.upload_accepted("acme/set/x.png", &png(64, 64, 4));
+    s.upload_accepted("acme/set/y.png", &png(64, 64, 5));
     assert_eq!(s.settled("acme/set/x.png")["status"], "ready");
     assert_eq!(s.settled("acme/set/y.png")["status"], "ready");
     let by_prefix = cli(
@@ -379,7 +244,8 @@ fn takedown_audit_and_a_repeated_request_id_through_the_cli() {
     );
     // The admin routes refuse requests without the token.
     assert_eq!(
-        s.request("GET", "/audit/acme/photos/a.png", false, b"").0,
+        s.request("GET", "/audit/acme/photos/a.png", &[], b"")
+            .status,
         401
     );
     s.stop();
@@ -389,10 +255,10 @@ fn takedown_audit_and_a_repeated_request_id_through_the_cli() {
 #[test]
 fn backfill_renders_a_stale_version_again_then_reports_it_current() {
     let data = data_dir("backfill");
-    let s = Server::start(&data);
+    let s = Server::start(&data, &[]);
     let url = s.url();
-    s.upload("acme/stale.png", &png(500, 400, 3));
-    s.upload("acme/fresh.png", &png(300, 300, 4));
+    s.upload_accepted("acme/stale.png", &png(500, 400, 3));
+    s.upload_accepted("acme/fresh.png", &png(300, 300, 4));
     let before = s.settled("acme/stale.png");
     assert_eq!(before["status"], "ready");
     assert_eq!(s.settled("acme/fresh.png")["status"], "ready");
@@ -439,11 +305,7 @@ fn backfill_renders_a_stale_version_again_then_reports_it_current() {
     );
     let after = s.manifest("acme/stale.png");
     assert_eq!(after["variants"].as_array().map(Vec::len), Some(8));
-    assert_eq!(
-        s.request("GET", "/img/acme/v1/stale.png?w=320&fmt=webp", false, b"")
-            .0,
-        200
-    );
+    assert_eq!(s.get("/img/acme/v1/stale.png?w=320&fmt=webp").status, 200);
 
     // Again: everything is current, nothing is rendered.
     let report = stdout_json(&cli(&backfill, Some(TOKEN)));
@@ -456,8 +318,8 @@ fn backfill_renders_a_stale_version_again_then_reports_it_current() {
         s.metric("pixelfront_backfill_total{outcome=\"current\"}"),
         3.0
     );
-    assert_eq!(s.request("POST", "/backfill", false, b"").0, 401);
-    assert_eq!(s.request("GET", "/backfill", false, b"").0, 401);
+    assert_eq!(s.request("POST", "/backfill", &[], b"").status, 401);
+    assert_eq!(s.request("GET", "/backfill", &[], b"").status, 401);
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -1110,6 +1110,16 @@ class Harness:
         self.weed = self._spawn("weed-mini-restart", self._weed_args, self._weed_env(), cwd=self.tmp)
         s3 = self.s3()
         wait_until(lambda: s3.head_bucket(Bucket=DERIVED) is not None, 90, "SeaweedFS S3 after restart", 0.5, self.weed)
+        # The S3 gateway answers before its volume server serves data again: wait until an
+        # object written now reads back within a second, well inside the transformer's
+        # primary timeout, so the next render reads the primary and not the replica.
+        def serves_objects() -> bool:
+            t0 = time.monotonic()
+            s3.put_object(Bucket=DERIVED, Key="_probe/restart", Body=b"probe")
+            ok = s3.get_object(Bucket=DERIVED, Key="_probe/restart")["Body"].read() == b"probe"
+            s3.delete_object(Bucket=DERIVED, Key="_probe/restart")
+            return ok and time.monotonic() - t0 < 1.0
+        wait_until(serves_objects, 90, "SeaweedFS to serve objects after restart", 0.5, self.weed)
         log(f"primary SeaweedFS running again (pid {self.weed.pid})")
 
     # ---- moto -------------------------------------------------------------------------------

@@ -107,6 +107,17 @@ impl Server {
         )
     }
 
+    /// [`Server::upload`], which must be accepted (202).
+    pub fn upload_accepted(&self, tenant_key: &str, body: &[u8]) {
+        let r = self.upload(tenant_key, body);
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+
+    /// `http://{addr}`, for the CLI's `--endpoint`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub fn manifest(&self, tenant_key: &str) -> serde_json::Value {
         let r = self.get(&format!("/manifest/{tenant_key}"));
         assert_eq!(r.status, 200, "{}", r.text());
