@@ -72,7 +72,10 @@ pub fn run(args: &Args) -> Result<bool, String> {
 
 /// Supervisor side: workers under the limit, failures saved and reported.
 pub fn supervise(args: &Args) -> Result<bool, String> {
-    let seeds = seeds::load(&args.corpus)?;
+    let seeds = match args.replay {
+        Some(_) => Vec::new(),
+        None => seeds::load(&args.corpus)?,
+    };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(args.seconds);
