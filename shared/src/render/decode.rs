@@ -1,13 +1,16 @@
 //! Decoding: bytes → upright sRGB pixels, once per original.
 //!
 //! The header is read first and the byte and pixel limits are checked before any pixel is
-//! decoded; the decoders are then given the same limits. JPEG goes through libjpeg-turbo
+//! decoded: the canvas, every frame the container declares, and the pixels the decoder will
+//! allocate for the one frame it decodes (the first; see `frames`). The decoders are then given
+//! memory limits of their own as a second line of defence. JPEG goes through libjpeg-turbo
 //! (mozjpeg) with a DCT-domain downscale when the caller needs less than full resolution;
 //! PNG, GIF (first frame) and WebP (first frame) through the `image` crate. EXIF orientation
 //! is applied, ICC profiles are converted to sRGB and CMYK is converted to RGB; the result
 //! carries no metadata at all.
 
 use super::color;
+use super::frames;
 use super::orient;
 use super::sizing::{jpeg_scale_numerator, jpeg_scaled_dim};
 use super::sniff::{sniff, InputFormat};
@@ -67,6 +70,47 @@ fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(), RenderEr
     Ok(())
 }
 
+/// Check what the container headers declare beyond the canvas: every frame against the pixel
+/// limit, the first frame against the canvas, and the pixels the decoder allocates to decode
+/// the first frame (output, frame buffer, animation canvas) against the pixel limit.
+fn check_frames(bytes: &[u8], f: InputFormat, limits: &Limits) -> Result<(), RenderError> {
+    let Some(layout) = frames::layout(bytes, f) else {
+        return Ok(());
+    };
+    let limit = limits.max_input_pixels;
+    check_pixels(layout.canvas_width, layout.canvas_height, limits)?;
+    for (i, frame) in layout.frames.iter().enumerate() {
+        if frame.pixels() > limit {
+            return Err(RenderError::FramesTooLarge {
+                format: f.as_str(),
+                what: format!("frame {} ({}x{})", i + 1, frame.width, frame.height),
+                pixels: frame.pixels(),
+                limit,
+            });
+        }
+    }
+    if layout.decode_pixels > limit {
+        return Err(RenderError::FramesTooLarge {
+            format: f.as_str(),
+            what: "decoding the first frame".to_string(),
+            pixels: layout.decode_pixels,
+            limit,
+        });
+    }
+    if let Some(first) = layout.frames.first() {
+        if first.width > layout.canvas_width || first.height > layout.canvas_height {
+            return Err(RenderError::corrupt(
+                f.as_str(),
+                format!(
+                    "first frame {}x{} is larger than the {}x{} canvas",
+                    first.width, first.height, layout.canvas_width, layout.canvas_height
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decode `bytes`. `needed_scale` in (0, 1] is the fraction of the full resolution the caller
 /// needs (1.0 = full); JPEG decodes at the smallest DCT scale n/8 that is at least that.
 pub fn decode(bytes: &[u8], limits: &Limits, needed_scale: f64) -> Result<Decoded, RenderError> {
@@ -89,6 +133,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, RenderError> {
             Ok(source_info(InputFormat::Jpeg, w, h, o))
         }),
         f => {
+            check_frames(bytes, f, limits)?;
             let mut dec = image_decoder(bytes, f, limits)?;
             let (w, h) = dec.dimensions();
             check_pixels(w, h, limits)?;
@@ -121,6 +166,9 @@ fn jpeg_guarded<T>(f: impl FnOnce() -> Result<T, RenderError>) -> Result<T, Rend
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
+            if let Some(e) = payload.downcast_ref::<RenderError>() {
+                return Err(e.clone());
+            }
             let msg = payload
                 .downcast_ref::<String>()
                 .cloned()
@@ -133,6 +181,9 @@ fn jpeg_guarded<T>(f: impl FnOnce() -> Result<T, RenderError>) -> Result<T, Rend
 
 unsafe extern "C-unwind" fn jpeg_error_exit(cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
     let code = cinfo.err.as_ref().map(|e| e.msg_code).unwrap_or(-1);
+    if code == mozjpeg_sys::JERR_OUT_OF_MEMORY {
+        std::panic::resume_unwind(Box::new(RenderError::DecoderLimit { format: "jpeg" }));
+    }
     std::panic::resume_unwind(Box::new(format!("libjpeg error {code}")));
 }
 
@@ -223,7 +274,11 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits, needed: f64) -> Result<Decoded, Re
         let num = jpeg_scale_numerator(needed);
         d.scale(num);
         let (sw, sh) = (jpeg_scaled_dim(w, num), jpeg_scaled_dim(h, num));
-        let corrupt = |e: std::io::Error| RenderError::corrupt("jpeg", e);
+        // The output buffer is reserved fallibly; failing to get it is a memory limit.
+        let corrupt = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::OutOfMemory => RenderError::DecoderLimit { format: "jpeg" },
+            _ => RenderError::corrupt("jpeg", e),
+        };
         let cmyk = matches!(
             d.color_space(),
             mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK
@@ -293,12 +348,15 @@ fn image_decoder<'a>(
 ) -> Result<Box<dyn ImageDecoder + 'a>, RenderError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(f));
     let mut lim = image::Limits::default();
-    // Largest single allocation: the pixel limit at 16-bit RGBA, plus slack.
+    // What the decoder may reserve: the pixel limit at its widest output (16-bit RGBA for PNG,
+    // 8-bit RGBA for GIF and WebP), plus slack for tables. The GIF decoder reserves its frame
+    // buffer against this, so a frame larger than the limit fails here even unchecked.
+    let bytes_per_pixel = if f == InputFormat::Png { 8 } else { 4 };
     lim.max_alloc = Some(
         limits
             .max_input_pixels
-            .saturating_mul(8)
-            .saturating_add(1 << 26),
+            .saturating_mul(bytes_per_pixel)
+            .saturating_add(1 << 24),
     );
     reader.limits(lim);
     let dec = reader.into_decoder().map_err(image_err(f))?;
@@ -324,6 +382,7 @@ fn decode_with_image(
     f: InputFormat,
     limits: &Limits,
 ) -> Result<Decoded, RenderError> {
+    check_frames(bytes, f, limits)?;
     let mut dec = image_decoder(bytes, f, limits)?;
     let (w, h) = dec.dimensions();
     check_pixels(w, h, limits)?;

@@ -28,6 +28,20 @@ pub enum RenderError {
         /// The limit, pixels.
         limit: u64,
     },
+    /// A frame the container declares, or the buffers the decoder needs for the first frame
+    /// (output, frame buffer, animation canvas), exceed `Limits::max_input_pixels` (checked
+    /// from the headers before decoding).
+    #[error("{format} image: {what} needs {pixels} pixels, over the limit of {limit} pixels")]
+    FramesTooLarge {
+        /// Input format name.
+        format: &'static str,
+        /// Which frame, or `decoding the first frame`.
+        what: String,
+        /// Declared pixels.
+        pixels: u64,
+        /// The limit, pixels.
+        limit: u64,
+    },
     /// The decoder hit its memory limit before the size was known (a header that declares an
     /// allocation larger than the pixel limit allows).
     #[error("{format} image needs more memory than the input limits allow")]
@@ -64,6 +78,7 @@ impl RenderError {
             RenderError::Empty | RenderError::Corrupt { .. } => "ImageCorrupt",
             RenderError::TooManyBytes { .. }
             | RenderError::TooManyPixels { .. }
+            | RenderError::FramesTooLarge { .. }
             | RenderError::DecoderLimit { .. } => "ImageTooLarge",
             RenderError::Unsupported(_) => "ImageUnsupported",
             RenderError::Internal { .. } => "ImageRenderFailed",

@@ -9,6 +9,7 @@ pub mod color;
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod frames;
 pub mod orient;
 pub mod sizing;
 pub mod sniff;
