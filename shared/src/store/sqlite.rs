@@ -456,16 +456,18 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_slow_call_does_not_hold_up_the_other_tasks() {
-        // One worker: without `blocking` the ticker could not run while the call blocks.
-        let ticker = tokio::spawn(async {
-            let started = std::time::Instant::now();
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            started.elapsed()
+        use std::time::{Duration, Instant};
+        // One worker: without `blocking` the ticker could not run while the slow call blocks.
+        let t0 = Instant::now();
+        let slow =
+            tokio::spawn(async { blocking(|| std::thread::sleep(Duration::from_millis(400))) });
+        let ticker = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            t0.elapsed()
         });
-        tokio::task::yield_now().await;
-        blocking(|| std::thread::sleep(std::time::Duration::from_millis(300)));
         let waited = ticker.await.expect("ticker");
-        assert!(waited < std::time::Duration::from_millis(250), "{waited:?}");
+        slow.await.expect("slow");
+        assert!(waited < Duration::from_millis(300), "{waited:?}");
         // Elsewhere it simply runs.
         assert_eq!(blocking(|| 7), 7);
     }
