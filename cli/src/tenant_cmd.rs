@@ -76,15 +76,35 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.data)
         .map_err(|e| Failure::io(format!("{}: {e}", args.data.display())))?;
     let path = args.data.join("tenants.json");
-    let mut map = tenants::read_file(&path).map_err(Failure::io)?;
+    // Read, changed and replaced under the tenants file's lock (the running server may add a
+    // tenant at the same moment); written 0600 through a unique temporary file.
+    let mut message = None;
+    tenants::update(&path, |map| {
+        message = apply(args.verb, map)?;
+        Ok::<_, Failure>(message.is_some())
+    })?;
+    if let Some(message) = message {
+        eprintln!("pixelfront tenant: {message} ({})", path.display());
+    }
+    Ok(())
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::io(message)
+    }
+}
+
+/// Applies `verb` to `map`: `Some(what changed)` when it must be written back.
+fn apply(verb: Verb, map: &mut tenants::TenantMap) -> Result<Option<String>, Failure> {
     let entry = |map: &mut tenants::TenantMap, t: &str| -> Result<TenantPolicy, Failure> {
         map.get(checked_tenant(t)?).cloned().ok_or_else(|| {
             Failure::rejected(format!("no tenant {t:?} (pixelfront tenant add {t})"))
         })
     };
-    let changed = match args.verb {
+    let changed = match verb {
         Verb::List => {
-            for (t, p) in &map {
+            for (t, p) in map.iter() {
                 let keys: Vec<&str> = p.keys.keys().map(String::as_str).collect();
                 println!(
                     "{t}\tsign={}\tkeys=[{}]\treferers=[{}]",
@@ -96,7 +116,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             None
         }
         Verb::Show { tenant } => {
-            let p = entry(&mut map, &tenant)?;
+            let p = entry(map, &tenant)?;
             let json = serde_json::to_string_pretty(&p).map_err(|e| Failure::io(e.to_string()))?;
             println!("{json}");
             None
@@ -110,12 +130,12 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             Some(format!("added {t}"))
         }
         Verb::Remove { tenant } => {
-            entry(&mut map, &tenant)?;
+            entry(map, &tenant)?;
             map.remove(&tenant);
             Some(format!("removed {tenant}"))
         }
         Verb::Sign { tenant, mode } => {
-            let mut p = entry(&mut map, &tenant)?;
+            let mut p = entry(map, &tenant)?;
             p.sign = mode == "on";
             if p.sign && p.keys.is_empty() {
                 return Err(Failure::rejected(format!(
@@ -130,7 +150,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             kid,
             secret,
         } => {
-            let mut p = entry(&mut map, &tenant)?;
+            let mut p = entry(map, &tenant)?;
             if !valid_kid(&kid) {
                 return Err(Failure::rejected(
                     "key id must be 1-64 characters of [A-Za-z0-9_-]",
@@ -158,7 +178,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             Some(format!("{tenant}: key {kid} added"))
         }
         Verb::KeyRemove { tenant, kid } => {
-            let mut p = entry(&mut map, &tenant)?;
+            let mut p = entry(map, &tenant)?;
             if p.keys.remove(&kid).is_none() {
                 return Err(Failure::rejected(format!("{tenant} has no key {kid:?}")));
             }
@@ -171,7 +191,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             Some(format!("{tenant}: key {kid} retired"))
         }
         Verb::RefererAdd { tenant, host } => {
-            let mut p = entry(&mut map, &tenant)?;
+            let mut p = entry(map, &tenant)?;
             let host = host.to_ascii_lowercase();
             if !valid_host(&host) {
                 return Err(Failure::rejected(format!(
@@ -185,7 +205,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             Some(format!("{tenant}: referer {host} allowed"))
         }
         Verb::RefererRemove { tenant, host } => {
-            let mut p = entry(&mut map, &tenant)?;
+            let mut p = entry(map, &tenant)?;
             let before = p.referers.len();
             p.referers.retain(|h| !h.eq_ignore_ascii_case(&host));
             if p.referers.len() == before {
@@ -197,11 +217,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
             Some(format!("{tenant}: referer {host} removed"))
         }
     };
-    if let Some(message) = changed {
-        tenants::write_file(&path, &map).map_err(Failure::io)?;
-        eprintln!("pixelfront tenant: {message} ({})", path.display());
-    }
-    Ok(())
+    Ok(changed)
 }
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
-//! Admin and manifest routes: `GET /manifest/{tenant}/{key}`, `POST /takedown` and
+//! Admin and manifest routes: `GET /manifest/{tenant}/{key}` (public, but the admin token's
+//! for a tenant that signs its URLs), `POST /takedown` and
 //! `POST /erase` (the takedown workflow's steps over the local stores: the same validation,
 //! deletions, audit records and request summary as on AWS, with the in-process cache as the
 //! CDN), and `GET /audit/{tenant}/{key}` (the shared audit records).
 
 use crate::cdn::LocalCdn;
-use crate::routes::{json, text, unavailable, App};
-use axum::body::{to_bytes, Body};
+use crate::routes::{json, text, unauthorized, unavailable, App};
+use axum::body::Body;
 use axum::response::Response;
 use pixelfront_shared::normalize::{valid_key, valid_tenant, Canonical};
 use pixelfront_shared::pipeline::now_rfc3339;
 use pixelfront_shared::removal::task::Removal;
 use pixelfront_shared::removal::{AuditStore, RemovalError, RemovalInput};
-use pixelfront_shared::store::{AssetId, ManifestStore, VersionRecord};
+use pixelfront_shared::store::{AssetId, ManifestStore, PolicyStore, VersionRecord};
 
 /// Largest takedown or erasure request body, bytes (the AWS workflow's input budget is 64 KiB
 /// of keys; the rest of a request is a few fields).
@@ -61,10 +62,28 @@ pub fn manifest_view(rec: &VersionRecord) -> serde_json::Value {
         "updated_at": rec.updated_at,
     });
     if let Some(e) = &rec.error {
-        view["error"] = serde_json::json!(e);
+        let error_type = rec.error_type.as_deref().unwrap_or("");
+        view["error"] = serde_json::json!(public_error(error_type, e));
         view["error_type"] = serde_json::json!(rec.error_type);
     }
     view
+}
+
+/// The text of a recorded failure as a client may read it: the image's own faults as they
+/// are; a store's or the manifest's (which name server paths) as a short reason only, the
+/// detail being in the server's log.
+pub fn public_error(error_type: &str, error: &str) -> String {
+    match error_type {
+        "StoreUnavailable"
+        | "StoreDenied"
+        | "SourceGone"
+        | "ManifestUnavailable"
+        | "ManifestInvalid"
+        | "VersionConflict" => {
+            format!("internal error ({error_type}): see the server log")
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// The HTTP status of a removal error: 400 for a malformed request, 404 when nothing matches,
@@ -78,12 +97,21 @@ fn removal_error(e: &RemovalError) -> Response {
 }
 
 impl App {
-    /// `GET /manifest/{tenant}/{key}`: the latest version as JSON.
-    pub async fn manifest(&self, rest: &str) -> Response {
+    /// `GET /manifest/{tenant}/{key}`: the latest version as JSON. The manifest of a tenant
+    /// whose URLs must be signed lists URLs and versions its signatures protect: `401` without
+    /// the admin token (`is_admin`), asked before the asset is looked up.
+    pub async fn manifest(&self, rest: &str, is_admin: bool) -> Response {
         let asset = match asset_of(rest, "manifest") {
             Ok(a) => a,
             Err(resp) => return *resp,
         };
+        if !is_admin {
+            match self.stack.tenants.policy(&asset.tenant).await {
+                Ok(policy) if policy.sign => return unauthorized(),
+                Ok(_) => {}
+                Err(e) => return unavailable("tenants file", &e),
+            }
+        }
         let m = &self.stack.manifest;
         let rec = match m.latest(&asset).await {
             Ok(Some(n)) => m.get(&asset, n).await,
@@ -103,8 +131,9 @@ impl App {
     /// instead. Runs every step in-process and answers the request summary; a repeated
     /// request id changes nothing and answers the first summary.
     pub async fn remove(&self, body: Body, path_asset: Option<&str>, action: &str) -> Response {
-        let Ok(body) = to_bytes(body, MAX_REQUEST_BYTES).await else {
-            return text(413, format!("body over {MAX_REQUEST_BYTES} bytes"));
+        let body = match self.read_body(body, MAX_REQUEST_BYTES).await {
+            Ok(body) => body,
+            Err(resp) => return resp,
         };
         let mut fields: serde_json::Map<String, serde_json::Value> =
             match serde_json::from_slice(&body) {

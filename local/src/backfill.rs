@@ -160,7 +160,7 @@ impl App {
                         "key": asset.key,
                         "version": version,
                         "error_type": e.error_type(),
-                        "error": e.to_string(),
+                        "error": crate::admin::public_error(e.error_type(), &e.to_string()),
                     }));
                 }
                 Backfilled::Failed

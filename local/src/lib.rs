@@ -23,8 +23,10 @@ pub mod cache;
 pub mod cdn;
 pub mod delivery;
 pub mod limit;
+pub mod lock;
 pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod stack;
 pub mod tenants;
 pub mod uploads;
@@ -47,9 +49,23 @@ pub struct LocalStackArgs {
     /// In-memory image cache, megabytes (0: off).
     #[arg(long, default_value_t = 256)]
     pub cache_mb: u64,
-    /// Requests per source IP per five minutes, as the WAF rate rule (0: off).
+    /// Requests per client (an IPv4 address, an IPv6 /64) per five minutes, on every route,
+    /// as the WAF rate rule; calls with the admin token are not counted (0: off).
     #[arg(long, default_value_t = 2000)]
     pub rate_limit: u32,
+    /// Seconds a connection has to send a request head; also the keep-alive idle time (≥ 1).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout: u64,
+    /// Seconds a request has to send its whole body (an upload: up to 50 MB), else 408.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub body_timeout: u64,
+    /// Connections served at once; more wait in the accept backlog.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
+    /// Seconds from SIGTERM or Ctrl-C to exit: requests and renders in flight get this long,
+    /// then every connection is closed (a render cut short resumes at the next start).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub shutdown_timeout: u64,
     /// Upload every image of this folder as tenant `demo` at start-up, print a table of the
     /// manifests and the URLs to open, then serve.
     #[arg(long)]
@@ -83,10 +99,15 @@ pub fn run(args: LocalStackArgs) -> Result<(), LocalError> {
             true,
         ),
     };
+    // One process per data directory, held until this function returns.
+    let _lock = lock::data_dir(&args.data).map_err(LocalError::Io)?;
     let stack = stack::LocalStack::open(&args, admin_token).map_err(LocalError::Io)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| LocalError::Io(format!("tokio runtime: {e}")))?;
-    runtime.block_on(routes::serve(Arc::new(stack), args, generated))
+    let served = runtime.block_on(routes::serve(Arc::new(stack), args, generated));
+    // Renders still running past the shutdown deadline are not waited for.
+    runtime.shutdown_background();
+    served
 }

@@ -1,19 +1,21 @@
-//! The local stack's HTTP interface: axum over one fallback handler, so that paths reach the
-//! shared validation raw, never percent-decoded or normalized by a router. Each route's work is
-//! in its own module; this one dispatches, checks the admin token and runs the server.
+//! The local stack's HTTP interface: one handler for every path, so that paths reach the
+//! shared validation raw, never percent-decoded or normalized by a router (the connections are
+//! [`crate::server`]'s). Each route's work is in its own module; this one applies the rate
+//! limit, checks the admin token (throttling wrong ones), dispatches, and runs the server.
 
 use crate::backfill::Backfills;
 use crate::cache::Cache;
-use crate::limit::RateLimit;
+use crate::limit::{AdminGuard, RateLimit};
 use crate::metrics::Metrics;
+use crate::server::ConnLimits;
 use crate::stack::LocalStack;
 use crate::{LocalError, LocalStackArgs};
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use pixelfront_shared::delivery::http::{self as mapping, HttpResponse};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,8 +28,12 @@ pub struct App {
     pub cache: Cache,
     /// Prometheus counters.
     pub metrics: Metrics,
-    /// Per-IP rate limit of image requests.
+    /// Per-client rate limit of every request.
     pub limit: RateLimit,
+    /// Wrong admin tokens per client.
+    pub admin_guard: AdminGuard,
+    /// Time to receive a request body ([`App::read_body`]).
+    pub body_timeout: Duration,
     /// Background renders still running (graceful shutdown waits for them).
     pub renders: AtomicUsize,
     /// The latest backfill and the totals since start-up.
@@ -57,21 +63,47 @@ pub fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Response {
     text(503, format!("{what} unavailable"))
 }
 
-/// Constant-time comparison of the `Authorization: Bearer` token with the admin token.
-pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
+/// What a request's `Authorization` header says about the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// No `Authorization: Bearer` header.
+    Absent,
+    /// The admin token.
+    Admin,
+    /// Another token (a guess: counted by [`AdminGuard`]).
+    Wrong,
+}
+
+/// Constant-time comparison of the `Authorization: Bearer` token with the admin token (the
+/// time depends on the given token's length only).
+pub fn credential(headers: &HeaderMap, token: &str) -> Credential {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     else {
-        return false;
+        return Credential::Absent;
     };
-    given.len() == token.len()
+    let same = given.len() == token.len()
         && given
             .bytes()
             .zip(token.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+            == 0;
+    if same {
+        Credential::Admin
+    } else {
+        Credential::Wrong
+    }
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+pub fn too_many(reason: &str, retry_after: Duration) -> Response {
+    let mut resp = text(429, reason);
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
 }
 
 /// 401 with `WWW-Authenticate: Bearer`.
@@ -82,18 +114,65 @@ pub fn unauthorized() -> Response {
     resp
 }
 
-async fn route(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
+impl App {
+    /// The request's credential; a wrong token counts against the client (`Err`: 429 for any
+    /// token while the client is locked out, before the token is even compared, so a 429 says
+    /// nothing of a guess).
+    fn admin_credential(&self, headers: &HeaderMap, ip: IpAddr) -> Result<Credential, Response> {
+        let c = credential(headers, &self.stack.admin_token);
+        if c == Credential::Absent {
+            return Ok(c);
+        }
+        let now = std::time::Instant::now();
+        if let Some(wait) = self.admin_guard.locked(ip, now) {
+            return Err(too_many("too many wrong admin tokens", wait));
+        }
+        match c {
+            Credential::Wrong => {
+                tracing::warn!(%ip, "wrong admin token");
+                self.admin_guard.failed(ip, now);
+            }
+            Credential::Admin => self.admin_guard.succeeded(ip),
+            Credential::Absent => {}
+        }
+        Ok(c)
+    }
+
+    /// The body, at most `limit` bytes, received within the body timeout: else `413`, or
+    /// `408` for a client too slow (or gone).
+    pub async fn read_body(&self, body: Body, limit: usize) -> Result<Bytes, Response> {
+        match tokio::time::timeout(self.body_timeout, to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(_)) => Err(text(413, format!("body over {limit} bytes"))),
+            Err(_) => Err(text(408, "request body not received in time")),
+        }
+    }
+}
+
+/// Answers one request from `peer`: the rate limit (every route; `/img` counts in
+/// [`App::image`]), the admin token, then the route.
+pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let method = parts.method.clone();
     let started = Instant::now();
-    let admin = || authorized(&parts.headers, &app.stack.admin_token);
+    let ip = peer.ip();
+    let is_image = path.starts_with("/img/");
+    // Image requests carry no admin token (an `Authorization` header there is not a guess).
+    let is_admin = !is_image
+        && match app.admin_credential(&parts.headers, ip) {
+            Ok(c) => c == Credential::Admin,
+            Err(resp) => return resp,
+        };
+    // The operator's own calls (uploads, polling a manifest or a backfill) are not counted.
+    if !is_admin && !is_image {
+        if let Err(wait) = app.limit.check(ip) {
+            return too_many("rate limited", wait);
+        }
+    }
+    let admin = || is_admin;
     let resp = match (&method, path.as_str()) {
-        (_, p) if p.starts_with("/img/") => app.image(&parts, peer.ip()).await,
+        (_, p) if p.starts_with("/img/") => app.image(&parts, ip).await,
         (&Method::PUT, p) if p.starts_with("/originals/") => {
             if !admin() {
                 return unauthorized();
@@ -101,7 +180,7 @@ async fn route(
             app.upload(body, &p["/originals/".len()..]).await
         }
         (&Method::GET, p) if p.starts_with("/manifest/") => {
-            app.manifest(&p["/manifest/".len()..]).await
+            app.manifest(&p["/manifest/".len()..], is_admin).await
         }
         (&Method::POST, p) if p == "/takedown" || p.starts_with("/takedown/") => {
             if !admin() {
@@ -172,7 +251,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing requests and renders");
 }
 
-/// Serves until a shutdown signal, then waits (up to a minute) for background renders.
+/// Serves until a shutdown signal, then drains connections and waits for background renders
+/// until the shutdown deadline (a render cut short stays `rendering` and resumes at the next
+/// start).
 pub async fn serve(
     stack: Arc<LocalStack>,
     args: LocalStackArgs,
@@ -189,6 +270,8 @@ pub async fn serve(
         cache: Cache::new(args.cache_mb.saturating_mul(1 << 20)),
         metrics: Metrics::default(),
         limit: RateLimit::new(args.rate_limit),
+        admin_guard: AdminGuard::default(),
+        body_timeout: Duration::from_secs(args.body_timeout),
         renders: AtomicUsize::new(0),
         backfills: Backfills::default(),
         stopping: AtomicBool::new(false),
@@ -208,18 +291,22 @@ pub async fn serve(
         app.ingest(dir, &format!("http://{local}")).await?;
         eprintln!("pixelfront dev: serving; Ctrl-C to stop");
     }
-    let router = axum::Router::new().fallback(route).with_state(app.clone());
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| LocalError::Io(format!("server: {e}")))?;
+    let limits = ConnLimits {
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_connections: args.max_connections,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+    };
+    let deadline = crate::server::run(listener, app.clone(), limits, shutdown_signal()).await;
     app.stopping.store(true, Ordering::SeqCst);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while app.renders.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while app.renders.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let unfinished = app.renders.load(Ordering::SeqCst);
+    if unfinished > 0 {
+        tracing::warn!(
+            renders = unfinished,
+            "shutdown deadline: renders left unfinished resume at the next start"
+        );
     }
     eprintln!("pixelfront dev: stopped");
     Ok(())

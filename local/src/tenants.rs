@@ -2,8 +2,15 @@
 //! tenants file the AWS load files are generated from (`tenant id → {sign, keys, referers}`).
 //! Re-read whenever the file changes, so edits apply without a restart; a tenant without an
 //! entry gets the defaults (no signing, any Referer), as at the edge.
+//!
+//! The file holds signing secrets: it is written mode 0600 through a temporary file of a unique
+//! name in the same directory, flushed to disk, renamed over the old one and the directory
+//! flushed ([`write_file`]); a change (the server adding a newcomer tenant, `pixelfront tenant`)
+//! reads, edits and replaces it under `{data}/tenants.lock` ([`update`]), so neither loses the
+//! other's edit.
 
 use pixelfront_shared::sign::TenantPolicy;
+use pixelfront_shared::store::sqlite::blocking;
 use pixelfront_shared::store::{PolicyStore, StoreError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +33,52 @@ pub fn read_file(path: &Path) -> Result<TenantMap, String> {
     }
 }
 
-/// Writes `map` to `path` atomically (temporary file, then rename).
+/// Writes `map` to `path` atomically and durably: a temporary file of a unique name beside it
+/// (mode 0600), fsync, rename over `path`, fsync of the directory.
 pub fn write_file(path: &Path, map: &TenantMap) -> Result<(), String> {
+    use std::io::Write;
     let mut json = serde_json::to_vec_pretty(map).map_err(|e| e.to_string())?;
     json.push(b'\n');
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, &json)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // NamedTempFile creates the file 0600 with a random name (O_EXCL), and removes it on error.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tenants.json.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(&json).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    sync_dir(dir).map_err(err)
+}
+
+/// Flushes `dir`'s entries (a rename in it) to disk; a no-op where directories cannot be opened.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Reads the tenants file at `path`, lets `edit` change the map, and writes it back when
+/// `edit` answers `Ok(true)`, all under `tenants.lock` beside the file.
+pub fn update<E: From<String>>(
+    path: &Path,
+    edit: impl FnOnce(&mut TenantMap) -> Result<bool, E>,
+) -> Result<(), E> {
+    let lock_path = path.with_file_name("tenants.lock");
+    let _lock = crate::lock::exclusive(&lock_path, true)
+        .map_err(|e| E::from(format!("{}: {e}", lock_path.display())))?;
+    let mut map = read_file(path)?;
+    if edit(&mut map)? {
+        write_file(path, &map)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +102,15 @@ impl Tenants {
             path,
             loaded: Mutex::new(Loaded::default()),
         }
+    }
+
+    /// The tenants as last read, when they were looked at less than [`RECHECK`] ago.
+    fn cached(&self) -> Option<Arc<TenantMap>> {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded
+            .checked
+            .is_some_and(|at| at.elapsed() < RECHECK)
+            .then(|| loaded.map.clone())
     }
 
     /// The tenants, re-read when the file's modification time changed (looked at no more
@@ -87,21 +141,77 @@ impl Tenants {
         if self.current()?.contains_key(tenant) {
             return Ok(false);
         }
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        let mut map = read_file(&self.path)?;
-        if map.contains_key(tenant) {
-            return Ok(false);
-        }
-        map.insert(tenant.to_string(), TenantPolicy::default());
-        write_file(&self.path, &map)?;
-        loaded.checked = None;
-        Ok(true)
+        let mut added = false;
+        update(&self.path, |map| {
+            if map.contains_key(tenant) {
+                return Ok::<_, String>(false);
+            }
+            map.insert(tenant.to_string(), TenantPolicy::default());
+            added = true;
+            Ok(true)
+        })?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .checked = None;
+        Ok(added)
     }
 }
 
 impl PolicyStore for Tenants {
     async fn policy(&self, tenant: &str) -> Result<TenantPolicy, StoreError> {
-        let map = self.current().map_err(StoreError::Unavailable)?;
+        let map = match self.cached() {
+            Some(map) => map,
+            // A stat, perhaps a read: off the async workers.
+            None => blocking(|| self.current()).map_err(StoreError::Unavailable)?,
+        };
         Ok(map.get(tenant).cloned().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_private_and_no_temporary_file_is_left() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tenants.json");
+        std::fs::write(&path, "{}").expect("old file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        update(&path, |map| {
+            map.insert("shop".into(), TenantPolicy::default());
+            Ok::<_, String>(true)
+        })
+        .expect("update");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(read_file(&path).expect("read").contains_key("shop"));
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn concurrent_updates_lose_no_tenant() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tenants.json");
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    update(path, |map| {
+                        map.insert(format!("t{i}"), TenantPolicy::default());
+                        Ok::<_, String>(true)
+                    })
+                    .expect("update")
+                });
+            }
+        });
+        assert_eq!(read_file(&path).expect("read").len(), 8);
     }
 }

@@ -7,11 +7,12 @@ use crate::metrics::RenderKind;
 use crate::routes::{json, text, unavailable, App};
 use crate::stack::LOCAL_BUCKET;
 use crate::LocalError;
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::response::Response;
 use pixelfront_shared::delivery::etag_of;
 use pixelfront_shared::normalize::{valid_key, valid_tenant};
 use pixelfront_shared::pipeline::{Action, Job, PipelineError, RenderReport, Retry};
+use pixelfront_shared::store::sqlite::blocking;
 use pixelfront_shared::store::SourceRef;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -58,8 +59,12 @@ impl App {
             return text(400, "bad key");
         }
         let limit = self.stack.pipeline.config.limits.max_input_bytes;
-        let Ok(body) = to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await else {
-            return text(413, format!("original larger than {limit} bytes"));
+        let body = match self
+            .read_body(body, usize::try_from(limit).unwrap_or(usize::MAX))
+            .await
+        {
+            Ok(body) => body,
+            Err(resp) => return resp,
         };
         let job = match self.accept_original(tenant, key, &body).await {
             Ok(job) => job,
@@ -82,9 +87,8 @@ impl App {
     /// Stores `body` as the next version of `{tenant}/{key}` (creating the tenant with the
     /// defaults on its first upload) and assigns its manifest version.
     async fn accept_original(&self, tenant: &str, key: &str, body: &[u8]) -> Result<Job, Refused> {
-        self.stack
-            .tenants
-            .ensure(tenant)
+        // A file lock, a write and fsyncs: off the async workers.
+        blocking(|| self.stack.tenants.ensure(tenant))
             .map_err(|e| Refused::Unavailable("tenants file", e))?;
         let object_key = format!("{tenant}/{key}");
         let version_id = self

@@ -118,8 +118,15 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// The manifest as the admin reads it (a signing tenant's needs the token).
     pub fn manifest(&self, tenant_key: &str) -> serde_json::Value {
-        let r = self.get(&format!("/manifest/{tenant_key}"));
+        let auth = format!("Bearer {TOKEN}");
+        let r = self.request(
+            "GET",
+            &format!("/manifest/{tenant_key}"),
+            &[("Authorization", &auth)],
+            b"",
+        );
         assert_eq!(r.status, 200, "{}", r.text());
         serde_json::from_slice(&r.body).expect("manifest JSON")
     }

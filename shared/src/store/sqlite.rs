@@ -1,5 +1,11 @@
 //! SQLite adapter of the manifest port (feature `local`), for the local stack: one database
-//! file, durable across restarts (WAL journal), every operation one transaction.
+//! file, durable across restarts and power loss (WAL journal, `synchronous=FULL`: a commit is
+//! on disk before the call returns), every operation one transaction.
+//!
+//! SQLite blocks (a commit waits for fsync; a read waits for the connection while another
+//! call commits), so every call runs through [`blocking`]: the async worker that makes it
+//! hands its other tasks to another thread first, and `/healthz` or a cache hit never waits
+//! behind a commit.
 //!
 //! Tables: `assets` (asset id → latest version), `sources` ((asset, source identity) →
 //! version: a repeated upload event never gets a second version) and `versions` ((asset,
@@ -12,6 +18,18 @@ use super::manifest::*;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// Runs blocking `f` (SQLite, a file) from async code without holding up the runtime: on a
+/// multi-threaded tokio runtime through `block_in_place` (the calling worker's other tasks move
+/// to another thread while `f` runs; unlike `spawn_blocking`, `f` may borrow); on a
+/// current-thread runtime or outside any runtime, `f` runs as is.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS assets (
@@ -62,9 +80,12 @@ impl SqliteManifest {
 
     fn init(conn: Connection) -> Result<SqliteManifest, ManifestError> {
         // WAL: readers never wait for the writer, and a commit survives a killed process.
+        // FULL: the WAL is fsynced at every commit, so an acknowledged upload, render status
+        // or audit row survives power loss too (NORMAL could lose the last commits; the cost
+        // is in BENCHMARKS.md, "Upload throughput and durability").
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
@@ -87,11 +108,13 @@ impl SqliteManifest {
         err: impl Fn(rusqlite::Error) -> E,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(&err)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(err)?;
-        Ok(out)
+        blocking(|| {
+            let mut conn = self.lock();
+            let tx = conn.transaction().map_err(&err)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(err)?;
+            Ok(out)
+        })
     }
 
     /// Runs `f` in one transaction, committed when it returns `Ok`.
@@ -108,16 +131,18 @@ impl SqliteManifest {
         sql: &str,
         param: &str,
     ) -> Result<Vec<T>, ManifestError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
-        let rows = stmt
-            .query_map(params![param], |r| r.get::<_, String>(0))
-            .map_err(unavailable)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
-        }
-        Ok(out)
+        blocking(|| {
+            let conn = self.lock();
+            let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![param], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(serde_json::from_str(&row.map_err(unavailable)?).map_err(malformed)?);
+            }
+            Ok(out)
+        })
     }
 
     /// Every version in `status` (e.g. `rendering` left behind by a killed process), oldest
@@ -223,18 +248,20 @@ impl ManifestStore for SqliteManifest {
         asset: &AssetId,
         version: u32,
     ) -> Result<Option<VersionRecord>, ManifestError> {
-        read_version(&self.lock(), &asset.id(), version)
+        blocking(|| read_version(&self.lock(), &asset.id(), version))
     }
 
     async fn latest(&self, asset: &AssetId) -> Result<Option<u32>, ManifestError> {
-        self.lock()
-            .query_row(
-                "SELECT latest FROM assets WHERE asset = ?1",
-                params![asset.id()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(unavailable)
+        blocking(|| {
+            self.lock()
+                .query_row(
+                    "SELECT latest FROM assets WHERE asset = ?1",
+                    params![asset.id()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+        })
     }
 
     async fn mark_ready(
@@ -306,6 +333,13 @@ impl ManifestStore for SqliteManifest {
                 .map_err(|_| ManifestError::Malformed(format!("scan cursor {c:?}")))?,
         };
         let limit = limit.clamp(1, 1000) as i64;
+        blocking(|| self.scan_page(after, limit))
+    }
+}
+
+impl SqliteManifest {
+    /// Up to `limit` records after rowid `after` (see [`ManifestStore::scan`]).
+    fn scan_page(&self, after: i64, limit: i64) -> Result<ScanPage, ManifestError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -407,6 +441,35 @@ mod tests {
             m.mark_ready(&asset(), 9, &info(), &[], "t5").await,
             Err(ManifestError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn commits_are_synced_to_disk() {
+        let dir = tempfile::tempdir().expect("dir");
+        let m = SqliteManifest::open(&dir.path().join("manifest.db")).expect("open");
+        let level: i64 = m
+            .lock()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(level, 2, "synchronous=FULL");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_slow_call_does_not_hold_up_the_other_tasks() {
+        use std::time::{Duration, Instant};
+        // One worker: without `blocking` the ticker could not run while the slow call blocks.
+        let t0 = Instant::now();
+        let slow =
+            tokio::spawn(async { blocking(|| std::thread::sleep(Duration::from_millis(400))) });
+        let ticker = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            t0.elapsed()
+        });
+        let waited = ticker.await.expect("ticker");
+        slow.await.expect("slow");
+        assert!(waited < Duration::from_millis(300), "{waited:?}");
+        // Elsewhere it simply runs.
+        assert_eq!(blocking(|| 7), 7);
     }
 
     #[tokio::test]
