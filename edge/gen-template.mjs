@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-//! Embeds the CloudFront Function into template.yaml.
+//! Embeds the CloudFront Functions into template.yaml.
 //!
 //! `AWS::CloudFront::Function` takes its code inline (`FunctionCode`, a string), so the
-//! template carries a verbatim copy of `edge/viewer-request.js` as a YAML literal block scalar
-//! between the marker comments `# BEGIN GENERATED viewer-request.js` and
-//! `# END GENERATED viewer-request.js`. The BEGIN line's indentation is the indentation of the
-//! `FunctionCode:` key; the code lines are indented two spaces deeper.
+//! template carries a verbatim copy of each function file (`edge/viewer-request.js`,
+//! `edge/viewer-response.js`) as a YAML literal block scalar between the marker comments
+//! `# BEGIN GENERATED <file name>` and `# END GENERATED <file name>`. The BEGIN line's
+//! indentation is the indentation of the `FunctionCode:` key; the code lines are indented two
+//! spaces deeper.
 //!
-//!     node edge/gen-template.mjs           rewrite the block (no-op when already current)
-//!     node edge/gen-template.mjs --check   exit 1 if the embedded copy differs from the file
+//!     node edge/gen-template.mjs           rewrite the blocks (no-op when already current)
+//!     node edge/gen-template.mjs --check   exit 1 if an embedded copy differs from its file
 //!
-//! `--function <file>` and `--template <file>` override the two paths (used by the tests).
+//! `--function <file>`, `--response-function <file>` and `--template <file>` override the
+//! three paths (used by the tests).
 //! Exit codes: 0 ok, 1 stale (`--check`), 2 usage error or unusable input.
 //! The exported helpers let tests run the check logic on modified inputs.
 
@@ -18,9 +20,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { commandLine } from './args.mjs';
 
-export const BEGIN = '# BEGIN GENERATED viewer-request.js';
-export const END = '# END GENERATED viewer-request.js';
+/** The marker comments around the block of function file `name`: [BEGIN, END]. */
+export const markers = (name) => [`# BEGIN GENERATED ${name}`, `# END GENERATED ${name}`];
+export const [BEGIN, END] = markers('viewer-request.js');
 export const DEFAULT_FUNCTION = fileURLToPath(new URL('./viewer-request.js', import.meta.url));
+export const DEFAULT_RESPONSE_FUNCTION = fileURLToPath(new URL('./viewer-response.js', import.meta.url));
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL('../template.yaml', import.meta.url));
 
 // Characters a YAML literal block cannot carry verbatim: C0/C1 controls other than tab and
@@ -53,8 +57,9 @@ export function functionCodeBlock(code, indent) {
   return `${' '.repeat(indent)}FunctionCode: |${chomp}\n${lines.join('\n')}\n`;
 }
 
-/** Locate the block: [start, end, indent], the text between the BEGIN line and the END line. */
-function blockRange(templateText) {
+/** Locate the block of `name`: [start, end, indent], the text between its BEGIN and END lines. */
+function blockRange(templateText, name) {
+  const [BEGIN, END] = markers(name);
   const b = templateText.indexOf(BEGIN);
   if (b < 0) throw new Error(`template: marker '${BEGIN}' not found`);
   if (templateText.indexOf(BEGIN, b + 1) >= 0) throw new Error('template: BEGIN marker repeated');
@@ -72,26 +77,28 @@ function blockRange(templateText) {
   return [start, endLineStart, indentText.length];
 }
 
-/** Compare the embedded block with the function file: {ok, expected, actual}. */
-export function checkTemplate(templateText, code) {
-  const [start, end, indent] = blockRange(templateText);
+/** Compare the embedded block of `name` with the function file: {ok, expected, actual}. */
+export function checkTemplate(templateText, code, name = 'viewer-request.js') {
+  const [start, end, indent] = blockRange(templateText, name);
   const expected = functionCodeBlock(code, indent);
   const actual = templateText.slice(start, end);
   return { ok: actual === expected, expected, actual };
 }
 
-/** The template text with the block regenerated. */
-export function withFunction(templateText, code) {
-  const [start, end, indent] = blockRange(templateText);
+/** The template text with the block of `name` regenerated. */
+export function withFunction(templateText, code, name = 'viewer-request.js') {
+  const [start, end, indent] = blockRange(templateText, name);
   return templateText.slice(0, start) + functionCodeBlock(code, indent) + templateText.slice(end);
 }
 
-const USAGE = 'usage: node edge/gen-template.mjs [--check] [--function <file>] [--template <file>]';
+const USAGE =
+  'usage: node edge/gen-template.mjs [--check] [--function <file>] [--response-function <file>] [--template <file>]';
 
 /** The command line's options (`node:util` parseArgs, through `./args.mjs`). */
 const OPTIONS = {
   check: { type: 'boolean', default: false },
   function: { type: 'string', default: DEFAULT_FUNCTION },
+  'response-function': { type: 'string', default: DEFAULT_RESPONSE_FUNCTION },
   template: { type: 'string', default: DEFAULT_TEMPLATE },
   help: { type: 'boolean', short: 'h' },
 };
@@ -99,19 +106,25 @@ const OPTIONS = {
 function main(argv) {
   const { values, exit } = commandLine(argv, OPTIONS, USAGE);
   if (values === undefined) return exit;
-  const { check, function: fnPath, template: templatePath } = values;
-  let templateText, code;
+  const { check, template: templatePath } = values;
+  // Block name -> the file embedded there.
+  const files = [
+    ['viewer-request.js', values.function],
+    ['viewer-response.js', values['response-function']],
+  ];
   try {
-    templateText = readFileSync(templatePath, 'utf8');
-    code = readFileSync(fnPath, 'utf8');
+    const templateText = readFileSync(templatePath, 'utf8');
+    const codes = files.map(([name, path]) => [name, path, readFileSync(path, 'utf8')]);
     if (check) {
-      if (checkTemplate(templateText, code).ok) return 0;
-      console.error(`${templatePath}: embedded function differs from ${fnPath}; run node edge/gen-template.mjs`);
-      return 1;
+      const stale = codes.filter(([name, , code]) => !checkTemplate(templateText, code, name).ok);
+      for (const [, path] of stale) {
+        console.error(`${templatePath}: embedded function differs from ${path}; run node edge/gen-template.mjs`);
+      }
+      return stale.length ? 1 : 0;
     }
-    const next = withFunction(templateText, code);
+    const next = codes.reduce((text, [name, , code]) => withFunction(text, code, name), templateText);
     if (next !== templateText) writeFileSync(templatePath, next);
-    console.log(next === templateText ? `${templatePath}: function up to date` : `${templatePath}: function updated`);
+    console.log(next === templateText ? `${templatePath}: functions up to date` : `${templatePath}: functions updated`);
     return 0;
   } catch (e) {
     console.error(`error: ${e.message}`);

@@ -1,8 +1,9 @@
 //! A local stand-in for the CloudFront Functions runtime (cloudfront-js-2.0).
 //!
-//! Loads the real `viewer-request.js` text (no copy of its logic), evaluates it as a strict-mode
-//! script in a fresh `node:vm` context per call, builds the viewer-request event the way
-//! CloudFront does, awaits the (async) handler and returns its result as plain JSON data.
+//! Loads the real `viewer-request.js` (or `viewer-response.js`) text (no copy of its logic),
+//! evaluates it as a strict-mode script in a fresh `node:vm` context per call, builds the
+//! viewer-request (or viewer-response) event the way CloudFront does, awaits the handler and
+//! returns its result as plain JSON data.
 //!
 //! Runtime 2.0 modules: `node:vm` scripts have no `import`, so each top-level line
 //! `import NAME from 'MODULE';` is rewritten in place (same line numbers) to
@@ -26,6 +27,7 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
 export const FUNCTION_PATH = fileURLToPath(new URL('./viewer-request.js', import.meta.url));
+export const RESPONSE_FUNCTION_PATH = fileURLToPath(new URL('./viewer-response.js', import.meta.url));
 
 const scripts = new Map();
 
@@ -230,6 +232,36 @@ export function buildEvent({ uri, querystring = '', accept, referer, headers = {
 export async function runViewerRequest(input, path = FUNCTION_PATH) {
   const context = loadFunction(path, { kvs: input.kvs, now: input.now });
   const result = await context.handler(buildEvent(input));
+  return JSON.parse(JSON.stringify(result));
+}
+
+/**
+ * Run the real viewer-response function: `request` is the request as CloudFront hands it to
+ * that function (the viewer's `{uri, querystring, accept, referer, headers}` as for
+ * `runViewerRequest`, or the viewer-request function's result, a request object, passed as
+ * `{event: ...}`), `response` is `{statusCode, headers}` with `headers` as for the request
+ * (name -> value or array of values). Resolves to the returned response as plain data.
+ */
+export async function runViewerResponse({ request, response }, path = RESPONSE_FUNCTION_PATH) {
+  const req = request.event ?? buildEvent(request).request;
+  const hs = {};
+  for (const [name, v] of Object.entries(response.headers ?? {})) {
+    for (const value of Array.isArray(v) ? v : [v]) addValue(hs, name.toLowerCase(), value);
+  }
+  const status = response.statusCode ?? 200;
+  const event = {
+    version: '1.0',
+    context: {
+      distributionDomainName: 'd111111abcdef8.cloudfront.net',
+      distributionId: 'EDFDVBD6EXAMPLE',
+      eventType: 'viewer-response',
+      requestId: 'pixelfront-harness',
+    },
+    viewer: { ip: '198.51.100.11' },
+    request: JSON.parse(JSON.stringify(req)),
+    response: { statusCode: status, statusDescription: status === 200 ? 'OK' : '', headers: hs, cookies: {} },
+  };
+  const result = await loadFunction(path).handler(event);
   return JSON.parse(JSON.stringify(result));
 }
 

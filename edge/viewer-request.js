@@ -12,9 +12,8 @@ var kvs = cf.kvs();
 var POLICY = {"breakpoints":[16,32,48,64,96,128,160,240,320,480,640,768,960,1080,1280,1440,1600,1920,2048,2560],"quality_steps":[30,40,50,60,70,75,80,85,90,95,100],"default_quality":{"jpeg":80,"webp":80,"avif":60},"max_dimension_param":8192,"max_key_bytes":512};
 // END GENERATED POLICY
 
-// Rust str::trim's whitespace (JS trim() adds U+FEFF, lacks U+0085).
-var WS = '[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+';
-var TRIM = new RegExp('^' + WS + '|' + WS + '$', 'g');
+// Space and tab at either end: the only whitespace a usable Accept can hold.
+var TRIM = /^[\t ]+|[\t ]+$/g;
 
 // A rejection is thrown as {reject} and caught by guard().
 function fail(reason) { throw { reject: reason }; }
@@ -100,7 +99,8 @@ function normalize(path, pairs, accept) {
     var f = seen.fmt ? lc(seen.fmt.v) : 'auto';
     var fmt = f === 'jpg' ? 'jpeg' : /^(jpeg|webp|avif|png)$/.test(f) ? f : '';
     if (f === 'auto') {
-      accept = accept || '';
+      // Anything but tab and visible ASCII or space: no Accept (as Rust, byte for byte).
+      accept = /^[\t -~]*$/.test(accept || '') ? accept || '' : '';
       fmt = accepts(accept, 'image/avif') ? 'avif' : accepts(accept, 'image/webp') ? 'webp' : 'jpeg';
     }
     if (!fmt) fail('bad fmt: expected jpeg, jpg, webp, avif, png or auto');

@@ -14,10 +14,11 @@ pub struct SignArgs {
     /// The key's secret (prefer the environment variable: arguments show in `ps`).
     #[arg(long, env = "PIXELFRONT_SIGNING_SECRET", hide_env_values = true)]
     secret: String,
-    /// Lifetime in seconds from now (default one hour).
+    /// Lifetime in seconds from now (default one hour); the expiry must be at most
+    /// 9999999999 (the edge reads 10 digits).
     #[arg(long, default_value_t = 3600, conflicts_with = "expires_at")]
     expires_in: u64,
-    /// Absolute expiry, Unix seconds.
+    /// Absolute expiry, Unix seconds: in the future, at most 9999999999.
     #[arg(long)]
     expires_at: Option<u64>,
     /// The request to sign, '/img/{tenant}/v{N}/{key}?{query}'.
@@ -53,10 +54,13 @@ pub fn run_sign(args: SignArgs) -> Result<(), Failure> {
         bare: true,
         ..Failure::rejected(r)
     })?;
+    let now = unix_now();
     let exp = match args.expires_at {
         Some(t) => t,
-        None => unix_now().saturating_add(args.expires_in),
+        None => now.saturating_add(args.expires_in),
     };
+    // Nor a URL the edge would refuse for its expiry alone.
+    sign::check_expiry(exp, now).map_err(Failure::rejected)?;
     let (path, query) = args.uri.split_once('?').unwrap_or((&args.uri, ""));
     let uri =
         sign::sign_uri(path, query, &args.kid, &args.secret, exp).map_err(Failure::rejected)?;

@@ -186,3 +186,39 @@ fn rust_and_javascript_sign_identically_and_verify_each_other() {
     let out = verify(&policy, &js_url, "1999999999", None);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn sign_refuses_an_expiry_the_edge_would_never_accept() {
+    let run = |args: &[&str]| {
+        bin()
+            .arg("sign")
+            .args(["--kid", "k1"])
+            .args(args)
+            .arg("/img/acme/v3/a.jpg?w=300")
+            .env("PIXELFRONT_SIGNING_SECRET", "s")
+            .output()
+            .expect("run pixelfront sign")
+    };
+    // More than 10 digits, past the edge's largest exp, already past, or now: refused.
+    for (args, message) in [
+        (&["--expires-at", "10000000000"][..], "beyond"),
+        (&["--expires-at", "18446744073709551615"], "beyond"),
+        (&["--expires-in", "18446744073709551615"], "beyond"),
+        (&["--expires-at", "1000000000"], "not in the future"),
+        (&["--expires-at", "0"], "not in the future"),
+        (&["--expires-in", "0"], "not in the future"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "{args:?} printed a URL");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    // The largest exp the edge accepts, and the default lifetime, sign.
+    for args in [&["--expires-at", "9999999999"][..], &[]] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let url = stdout(&out);
+        let exp = url.split("exp=").nth(1).and_then(|r| r.split('&').next());
+        assert!(exp.is_some_and(|e| e.len() <= 10), "{url}");
+    }
+}

@@ -60,7 +60,12 @@ test('several Accept headers count as one comma-joined list', async () => {
   assert.equal(out.uri, '/acme/v1/photos/cat.jpg/q60.avif');
 });
 
-test('Accept parsing mirrors Rust: case, q=0 forms, whitespace, wildcards', () => {
+test('one unusable byte in any of several Accept headers makes them all absent', async () => {
+  const out = await runViewerRequest({ uri: PATH, headers: { accept: ['image/avif', 'caf\u00e9'] } });
+  assert.equal(out.uri, '/acme/v1/photos/cat.jpg/q80.jpeg');
+});
+
+test('Accept parsing mirrors Rust: case, q=0 forms, whitespace, wildcards, unusable bytes', () => {
   const fn = loadFunction();
   for (const [accept, fmt] of [
     [undefined, 'jpeg'],
@@ -74,9 +79,15 @@ test('Accept parsing mirrors Rust: case, q=0 forms, whitespace, wildcards', () =
     ['image/avif;q= 0', 'avif'],
     ['image/avif;q=0;q=1', 'jpeg'],
     ['image/avif;q=0, image/avif', 'avif'],
-    ['\u00a0image/avif\u3000', 'avif'],
-    ['\u0085image/avif', 'avif'],
+    ['\timage/avif\t', 'avif'],
+    // Any character outside tab, space and visible ASCII: the header counts as absent.
+    ['\u00a0image/avif\u3000', 'jpeg'],
+    ['\u0085image/avif', 'jpeg'],
     ['\ufeffimage/avif', 'jpeg'],
+    ['image/avif\r\n', 'jpeg'],
+    ['image/avif,\u00e9', 'jpeg'],
+    ['image/webp,\u0000', 'jpeg'],
+    ['image/webp,\u007f', 'jpeg'],
     ['image/avifx', 'jpeg'],
   ]) {
     assert.equal(fn.normalize(PATH, [], accept).key.split('.').pop(), fmt, JSON.stringify(accept));

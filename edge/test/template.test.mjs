@@ -1,8 +1,9 @@
-//! template.yaml carries edge/viewer-request.js verbatim (`gen-template.mjs --check`), the
-//! check really fails on a changed function, the YAML block gives back the exact bytes (also
-//! for unusual line endings), and the edge part of the template is wired as designed: origin
-//! group failover, cache keys, TTLs, the function with its KeyValueStore, Origin Access Control
-//! and the permissions that go with it.
+//! template.yaml carries edge/viewer-request.js and edge/viewer-response.js verbatim
+//! (`gen-template.mjs --check`), the check really fails on a changed function, the YAML block
+//! gives back the exact bytes (also for unusual line endings), and the edge part of the template
+//! is wired as designed: origin group failover, cache keys, TTLs (errors about the viewer's own
+//! request never cached), both functions on every behavior, the KeyValueStore, Origin Access
+//! Control and the permissions that go with it.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,15 +16,18 @@ import {
   BEGIN,
   END,
   DEFAULT_FUNCTION,
+  DEFAULT_RESPONSE_FUNCTION,
   DEFAULT_TEMPLATE,
   checkTemplate,
   functionCodeBlock,
+  markers,
   withFunction,
 } from '../gen-template.mjs';
 
 const GEN = fileURLToPath(new URL('../gen-template.mjs', import.meta.url));
 const templateText = readFileSync(DEFAULT_TEMPLATE, 'utf8');
 const code = readFileSync(DEFAULT_FUNCTION, 'utf8');
+const responseCode = readFileSync(DEFAULT_RESPONSE_FUNCTION, 'utf8');
 
 // The `yaml` package (a devDependency of the root package.json: `npm ci`, run by .ci/setup)
 // with CloudFormation's short-form intrinsics, resolved to their long form. Without it the
@@ -65,19 +69,38 @@ const MINI = [
   '      AutoPublish: true',
   '',
 ].join('\n');
+/** MINI with the viewer-response block as well. */
+const [RESPONSE_BEGIN, RESPONSE_END] = markers('viewer-response.js');
+const MINI2 = [
+  MINI.trimEnd(),
+  '  Fn2:',
+  '    Type: AWS::CloudFront::Function',
+  '    Properties:',
+  `      ${RESPONSE_BEGIN} (test)`,
+  '      FunctionCode: |',
+  '        old',
+  `      ${RESPONSE_END}`,
+  '',
+].join('\n');
 
 test('gen-template --check passes on the committed files', () => {
   const r = gen('--check');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(checkTemplate(templateText, code).ok, true);
+  assert.equal(checkTemplate(templateText, responseCode, 'viewer-response.js').ok, true);
 });
 
-test('the FunctionCode CloudFormation reads is viewer-request.js byte for byte', () => {
+test('the FunctionCode CloudFormation reads is each function file byte for byte', () => {
   const t = parseCfn(templateText);
-  const fn = t.Resources.ViewerRequestFunction;
-  assert.equal(fn.Type, 'AWS::CloudFront::Function');
-  assert.equal(fn.Properties.FunctionCode, code);
-  assert.ok(Buffer.byteLength(fn.Properties.FunctionCode) <= 10240, 'CloudFront Functions: at most 10 KB');
+  for (const [id, text] of [
+    ['ViewerRequestFunction', code],
+    ['ViewerResponseFunction', responseCode],
+  ]) {
+    const fn = t.Resources[id];
+    assert.equal(fn.Type, 'AWS::CloudFront::Function');
+    assert.equal(fn.Properties.FunctionCode, text, id);
+    assert.ok(Buffer.byteLength(fn.Properties.FunctionCode) <= 10240, 'CloudFront Functions: at most 10 KB');
+  }
 });
 
 test('the check fails on any change of the function, and regenerating fixes it', () => {
@@ -93,6 +116,12 @@ test('the check fails on any change of the function, and regenerating fixes it',
   }
   // Regenerating an up-to-date template changes nothing.
   assert.equal(withFunction(templateText, code), templateText);
+  // The two blocks are independent.
+  const changed = responseCode.replace('Vary: *', 'Vary: any');
+  assert.equal(checkTemplate(templateText, changed, 'viewer-response.js').ok, false);
+  const regenerated = withFunction(templateText, changed, 'viewer-response.js');
+  assert.equal(checkTemplate(regenerated, changed, 'viewer-response.js').ok, true);
+  assert.equal(checkTemplate(regenerated, code).ok, true);
 });
 
 test('line endings survive: no final newline, one, several; blank and indented lines', () => {
@@ -122,20 +151,30 @@ test('CLI: --check exits 1 on a stale copy, rewriting fixes it, 2 on unusable in
   const dir = tmp(t);
   const tpl = join(dir, 'template.yaml');
   const fn = join(dir, 'viewer-request.js');
-  writeFileSync(tpl, MINI);
+  const resp = join(dir, 'viewer-response.js');
+  writeFileSync(tpl, MINI2);
   writeFileSync(fn, 'async function handler(event) {\n  return event.request;\n}\n');
-  let r = gen('--check', '--template', tpl, '--function', fn);
+  writeFileSync(resp, 'function handler(event) {\n  return event.response;\n}\n');
+  const files = ['--template', tpl, '--function', fn, '--response-function', resp];
+  let r = gen('--check', ...files);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /differs.*run node edge\/gen-template\.mjs/);
-  r = gen('--template', tpl, '--function', fn);
+  assert.match(r.stderr, /differs from .*viewer-request\.js.*run node edge\/gen-template\.mjs/);
+  assert.match(r.stderr, /differs from .*viewer-response\.js/);
+  r = gen(...files);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /updated/);
-  r = gen('--check', '--template', tpl, '--function', fn);
+  r = gen('--check', ...files);
   assert.equal(r.status, 0, r.stderr);
-  r = gen('--template', tpl, '--function', fn);
+  r = gen(...files);
   assert.match(r.stdout, /up to date/);
+  assert.equal(parseCfn(readFileSync(tpl, 'utf8')).Resources.Fn2.Properties.FunctionCode, readFileSync(resp, 'utf8'));
+  // A template without the viewer-response block is unusable, not silently half-checked.
+  writeFileSync(tpl, MINI);
+  r = gen('--check', ...files);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /viewer-response\.js' not found/);
   writeFileSync(tpl, 'Resources: {}\n');
-  r = gen('--check', '--template', tpl, '--function', fn);
+  r = gen('--check', ...files);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /marker/);
   assert.equal(gen('--bogus').status, 2);
@@ -191,6 +230,10 @@ wiring('behaviors: GET/HEAD, https, the function, cache and origin request polic
       EventType: 'viewer-request',
       FunctionARN: { 'Fn::GetAtt': ['ViewerRequestFunction', 'FunctionMetadata', 'FunctionARN'] },
     },
+    {
+      EventType: 'viewer-response',
+      FunctionARN: { 'Fn::GetAtt': ['ViewerResponseFunction', 'FunctionMetadata', 'FunctionARN'] },
+    },
   ];
   const def = distribution.DefaultCacheBehavior;
   const short = distribution.CacheBehaviors[0];
@@ -236,7 +279,11 @@ wiring('behaviors: GET/HEAD, https, the function, cache and origin request polic
 
 wiring('distribution settings: error TTLs, cache tags, HTTP/2+3, price class, optional web ACL', () => {
   const ttl = Object.fromEntries(distribution.CustomErrorResponses.map((e) => [e.ErrorCode, e.ErrorCachingMinTTL]));
-  assert.deepEqual(ttl, { 400: 10, 403: 10, 404: 10, 500: 60, 502: 60, 503: 60, 504: 60 });
+  assert.deepEqual(ttl, { 400: 0, 403: 0, 404: 10, 500: 60, 502: 60, 503: 60, 504: 60 });
+  // No custom error page: the origin's own answer (and its Cache-Control) reaches the viewer.
+  for (const e of distribution.CustomErrorResponses) {
+    assert.deepEqual(Object.keys(e).sort(), ['ErrorCachingMinTTL', 'ErrorCode'], String(e.ErrorCode));
+  }
   assert.deepEqual(distribution.CacheTagConfig, { HeaderName: 'x-amz-meta-cache-tag' });
   assert.equal(distribution.HttpVersion, 'http2and3');
   assert.deepEqual(distribution.PriceClass, { Ref: 'PriceClass' });
@@ -248,6 +295,13 @@ wiring('distribution settings: error TTLs, cache tags, HTTP/2+3, price class, op
   assert.equal(params.ShortTtlPathPattern.Default, '/img/*/ugc/*');
   assert.equal(params.WebAclArn.Default, '');
   assert.equal(params.TransformMemorySize.Default, 1769);
+});
+
+wiring('the viewer-response function is cloudfront-js-2.0, published, with no store', () => {
+  const p = resources.ViewerResponseFunction.Properties;
+  assert.equal(p.AutoPublish, true);
+  assert.equal(p.FunctionConfig.Runtime, 'cloudfront-js-2.0');
+  assert.equal(p.FunctionConfig.KeyValueStoreAssociations, undefined);
 });
 
 wiring('the function is cloudfront-js-2.0, published, with the tenant policy store', () => {

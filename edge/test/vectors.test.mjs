@@ -13,13 +13,15 @@ const { cases } = JSON.parse(
 );
 
 test('vector file is well formed', () => {
-  assert.ok(cases.length >= 96, `only ${cases.length} cases`);
+  assert.ok(cases.length >= 120, `only ${cases.length} cases`);
   const names = new Set();
   for (const c of cases) {
     assert.equal(typeof c.path, 'string', c.name);
     assert.equal(typeof c.query, 'string', c.name);
     assert.equal('key' in c, !('reject' in c), `${c.name}: exactly one of key/reject`);
     if ('key' in c) assert.equal(typeof c.canonical, 'string', c.name);
+    // Whether the answer varies on Accept (checked by viewer-response.test.mjs and in Rust).
+    if ('key' in c) assert.equal(typeof c.vary, 'boolean', c.name);
     assert.ok(!names.has(c.name), `duplicate name ${c.name}`);
     names.add(c.name);
   }

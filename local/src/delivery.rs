@@ -1,7 +1,8 @@
 //! `GET`/`HEAD /img/…`: the rate limit, the edge's checks and the transformer's code
 //! (`Transformer::admit`, `Transformer::deliver`), the cache in front of the stored
 //! derivatives, and the shared HTTP mapping of the answer. `X-Cache: Hit|Miss` says whether
-//! the cache answered, as CloudFront's header does.
+//! the cache answered, as CloudFront's header does. The request is normalized on every answer,
+//! hits included, so `Vary: Accept` follows the request, not the cached derivative.
 
 use crate::cache::Served;
 use crate::metrics::{Outcome, RenderKind};
@@ -11,6 +12,7 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use pixelfront_shared::delivery::http as mapping;
 use pixelfront_shared::delivery::{DeliveryError, Incoming, Source};
+use pixelfront_shared::normalize::{accept_header, Normalized};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,21 +34,28 @@ impl App {
             return text(429, "rate limited");
         }
         let header_str = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        // Every Accept field, byte for byte, as the edge reads them.
+        let accept = accept_header(
+            req.headers
+                .get_all("accept")
+                .iter()
+                .map(HeaderValue::as_bytes),
+        );
         let incoming = Incoming {
             path: req.uri.path(),
             query: req.uri.query().unwrap_or(""),
             forwarded: None,
-            accept: header_str("accept"),
+            accept: accept.as_deref(),
             referer: header_str("referer"),
         };
-        let (delivered, outcome) = match self.delivered(&incoming).await {
+        let (n, delivered, outcome) = match self.delivered(&incoming).await {
             Ok(found) => found,
             Err(e) => {
                 self.metrics.request(Outcome::Reject, 0);
                 return to_axum(mapping::error(e.as_ref()));
             }
         };
-        let resp = mapping::image(&req.method, &req.headers, &delivered);
+        let resp = mapping::image(&req.method, &req.headers, &delivered, &n);
         self.metrics.request(outcome, resp.body().len());
         let mut resp = to_axum(resp);
         let x_cache = if outcome == Outcome::Hit {
@@ -59,12 +68,12 @@ impl App {
         resp
     }
 
-    /// The image for `incoming`: from the cache, or delivered by the transformer (concurrent
-    /// misses of one derivative share one delivery).
+    /// The normalized request and its image: from the cache, or delivered by the transformer
+    /// (concurrent misses of one derivative share one delivery).
     async fn delivered(
         &self,
         incoming: &Incoming<'_>,
-    ) -> Result<(Arc<Served>, Outcome), Arc<DeliveryError>> {
+    ) -> Result<(Normalized, Arc<Served>, Outcome), Arc<DeliveryError>> {
         let t = &self.stack.transformer;
         let n = t.admit(incoming, now_secs()).await.map_err(Arc::new)?;
         let key = n.derived_key();
@@ -75,6 +84,7 @@ impl App {
             }
             Ok(d)
         };
-        self.cache.get_or_deliver(&key, deliver).await
+        let (served, outcome) = self.cache.get_or_deliver(&key, deliver).await?;
+        Ok((n, served, outcome))
     }
 }

@@ -111,6 +111,9 @@ pub struct Normalized {
     pub asset: AssetPath,
     /// Which rendering of it.
     pub canonical: Canonical,
+    /// Whether the format came from `Accept` (`fmt` absent or `auto`): the answer then varies
+    /// on `Accept` (`Vary: Accept`, docs/url-grammar.md), though the derivative does not.
+    pub fmt_from_accept: bool,
 }
 
 impl Normalized {
@@ -211,8 +214,12 @@ pub fn normalize_uri(uri: &str, accept: Option<&str>) -> Result<Normalized, Reje
 /// Normalize a path and a raw query string (without `?`) with its `Accept` header.
 pub fn normalize(path: &str, query: &str, accept: Option<&str>) -> Result<Normalized, Reject> {
     let asset = parse_path(path)?;
-    let canonical = canonicalize_query(query, accept)?;
-    Ok(Normalized { asset, canonical })
+    let (canonical, fmt_from_accept) = canonicalize(query, accept)?;
+    Ok(Normalized {
+        asset,
+        canonical,
+        fmt_from_accept,
+    })
 }
 
 /// Validate `/img/{tenant}/v{N}/{key}` (docs/url-grammar.md). Checks run in a fixed order (prefix and
@@ -281,6 +288,11 @@ fn parse_version(seg: &str) -> Option<u32> {
 
 /// Canonicalize a raw query string (without `?`) and resolve `fmt=auto` from `Accept`.
 pub fn canonicalize_query(query: &str, accept: Option<&str>) -> Result<Canonical, Reject> {
+    canonicalize(query, accept).map(|(canonical, _)| canonical)
+}
+
+/// [`canonicalize_query`], and whether the format came from `Accept`.
+fn canonicalize(query: &str, accept: Option<&str>) -> Result<(Canonical, bool), Reject> {
     // Collect the allowlisted parameters; remember the first duplicate by first appearance.
     let mut seen: [(Option<&str>, usize, usize); 4] = [(None, 0, usize::MAX); 4];
     for (idx, piece) in query.split('&').filter(|p| !p.is_empty()).enumerate() {
@@ -307,7 +319,9 @@ pub fn canonicalize_query(query: &str, accept: Option<&str>) -> Result<Canonical
     let [fmt, h, q, w] = seen.map(|s| s.0);
     let policy = Policy::get();
 
-    let fmt = match fmt.map(str::to_ascii_lowercase).as_deref() {
+    let fmt_lower = fmt.map(str::to_ascii_lowercase);
+    let fmt_from_accept = matches!(fmt_lower.as_deref(), None | Some("auto"));
+    let fmt = match fmt_lower.as_deref() {
         None | Some("auto") => resolve_auto(accept),
         Some("jpeg" | "jpg") => Format::Jpeg,
         Some("webp") => Format::Webp,
@@ -336,7 +350,7 @@ pub fn canonicalize_query(query: &str, accept: Option<&str>) -> Result<Canonical
     } else {
         None
     };
-    Ok(Canonical { fmt, w, h, q })
+    Ok((Canonical { fmt, w, h, q }, fmt_from_accept))
 }
 
 /// A decimal integer of ASCII digits (leading zeros allowed) in `1..=max`.
@@ -348,18 +362,56 @@ fn parse_int(v: &str, max: u32) -> Option<u32> {
     (1..=max).contains(&n).then_some(n)
 }
 
+/// Whether `value` is a usable `Accept` value: only tab and visible ASCII or space (the bytes
+/// `http::HeaderValue::to_str` accepts). Any other byte makes the whole header count as absent,
+/// at the edge and here alike (docs/url-grammar.md).
+pub fn usable_accept(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+/// The `Accept` header as normalization reads it, from its raw field values in the order
+/// received: joined with `,` (as the edge function joins a repeated header); `None` (absent)
+/// when there is no field, or when any byte is not [usable](usable_accept).
+pub fn accept_header<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+    let mut joined: Option<Vec<u8>> = None;
+    for value in values {
+        if !usable_accept(value) {
+            return None;
+        }
+        match joined.as_mut() {
+            Some(j) => {
+                j.push(b',');
+                j.extend_from_slice(value);
+            }
+            None => joined = Some(value.to_vec()),
+        }
+    }
+    // Usable bytes are ASCII: valid UTF-8.
+    joined.and_then(|j| String::from_utf8(j).ok())
+}
+
+/// `s` without spaces and tabs at either end (the only whitespace a usable `Accept` holds).
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
 /// Resolve `fmt=auto`: `image/avif` in `Accept` → AVIF, else `image/webp` → WebP, else JPEG.
 ///
-/// Media ranges are compared case-insensitively; a range with `q=0` counts as refused.
-/// Wildcards (`image/*`, `*/*`) do not select a modern format.
+/// A value that is not [usable](usable_accept) counts as absent. Ranges are split on `,`, then
+/// on `;`; the media type and the parameters are trimmed of spaces and tabs; types are compared
+/// ASCII-case-insensitively; a range with `q=0` (`Q=0`, up to three zero decimals) counts as
+/// refused. Wildcards (`image/*`, `*/*`) do not select a modern format.
 pub fn resolve_auto(accept: Option<&str>) -> Format {
+    let accept = accept.filter(|a| usable_accept(a.as_bytes())).unwrap_or("");
     let accepts = |wanted: &str| -> bool {
-        accept.unwrap_or("").split(',').any(|range| {
+        accept.split(',').any(|range| {
             let mut it = range.split(';');
-            let ty = it.next().unwrap_or("").trim();
+            let ty = trim_ows(it.next().unwrap_or(""));
             ty.eq_ignore_ascii_case(wanted)
                 && !it.any(|param| {
-                    let param = param.trim();
+                    let param = trim_ows(param);
                     param
                         .strip_prefix("q=")
                         .or_else(|| param.strip_prefix("Q="))
@@ -446,8 +498,59 @@ mod tests {
             (Some("image/avif;q=0.000,image/webp;q=0"), Format::Jpeg),
             (Some("image/avif;q=0.1"), Format::Avif),
             (Some("image/avifx"), Format::Jpeg),
+            (Some("\timage/webp\t;\tq=1"), Format::Webp),
+            // Any byte outside tab, space and visible ASCII: no Accept at all.
+            (Some("image/avif,caf\u{e9}"), Format::Jpeg),
+            (Some("\u{a0}image/avif"), Format::Jpeg),
+            (Some("image/webp\r\n"), Format::Jpeg),
+            (Some("image/webp,\0"), Format::Jpeg),
+            (Some("image/webp,\u{7f}"), Format::Jpeg),
         ] {
             assert_eq!(resolve_auto(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn accept_header_joins_fields_and_drops_unusable_ones() {
+        let h = |values: &[&[u8]]| accept_header(values.iter().copied());
+        assert_eq!(h(&[]), None);
+        assert_eq!(h(&[b""]), Some(String::new()));
+        assert_eq!(h(&[b"image/webp"]), Some("image/webp".into()));
+        assert_eq!(
+            h(&[b"text/html", b"\timage/avif ;q=1"]),
+            Some("text/html,\timage/avif ;q=1".into())
+        );
+        for bad in [
+            &b"caf\xe9"[..],
+            b"\xc3\xa9",
+            b"a\0",
+            b"a\r\n",
+            b"\x7f",
+            b"\x0b",
+        ] {
+            assert_eq!(h(&[b"image/avif", bad]), None, "{bad:?}");
+            assert!(!usable_accept(bad));
+        }
+        // Every byte: usable exactly when `HeaderValue::to_str` would succeed.
+        for b in 0..=u8::MAX {
+            let visible = b == b'\t' || (0x20..0x7f).contains(&b);
+            assert_eq!(usable_accept(&[b]), visible, "{b:#04x}");
+        }
+    }
+
+    #[test]
+    fn the_format_came_from_accept_only_without_fmt_or_with_auto() {
+        for (query, want) in [
+            ("", true),
+            ("w=320", true),
+            ("fmt=auto", true),
+            ("FMT=AuTo&w=1", true),
+            ("fmt=webp", false),
+            ("fmt=JPG", false),
+            ("Fmt=png", false),
+        ] {
+            let n = normalize("/img/acme/v1/a.jpg", query, Some("image/webp")).unwrap();
+            assert_eq!(n.fmt_from_accept, want, "{query}");
         }
     }
 

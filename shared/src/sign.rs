@@ -23,6 +23,9 @@ use std::collections::BTreeMap;
 /// Longest accepted `kid`, bytes.
 pub const MAX_KID_BYTES: usize = 64;
 
+/// Largest `exp` the edge accepts: it reads at most 10 digits (9,999,999,999 s, in 2286).
+pub const MAX_EXP: u64 = 9_999_999_999;
+
 /// A tenant's delivery policy (the KeyValueStore value at the edge, the tenant config
 /// locally).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -70,6 +73,29 @@ pub enum SignError {
     /// The secret is empty.
     #[error("secret must not be empty")]
     EmptySecret,
+    /// `exp` is beyond [`MAX_EXP`]: the edge would refuse it as malformed.
+    #[error("expiry {0} is beyond what the edge accepts (at most {MAX_EXP}, 10 digits)")]
+    ExpiryOutOfRange(u64),
+    /// `exp` is not after `now`: the edge would refuse it as expired.
+    #[error("expiry {exp} is not in the future (now is {now})")]
+    ExpiryPast {
+        /// The expiry asked for, Unix seconds.
+        exp: u64,
+        /// The current time, Unix seconds.
+        now: u64,
+    },
+}
+
+/// Checks that a URL expiring at `exp` (Unix seconds) can verify at the edge at `now`: `exp`
+/// within [`MAX_EXP`] and after `now` (the edge refuses `now >= exp`).
+pub fn check_expiry(exp: u64, now: u64) -> Result<(), SignError> {
+    if exp > MAX_EXP {
+        return Err(SignError::ExpiryOutOfRange(exp));
+    }
+    if exp <= now {
+        return Err(SignError::ExpiryPast { exp, now });
+    }
+    Ok(())
 }
 
 fn is_signed_param(piece: &str) -> bool {
@@ -138,7 +164,8 @@ pub fn signature(secret: &str, path: &str, query: &str, exp: u64, kid: &str) -> 
 }
 
 /// Signs `path?query`: drops any `exp`/`kid`/`sig` pieces, then appends the new ones.
-/// Returns the full URI (`path?…&exp=…&kid=…&sig=…`).
+/// Returns the full URI (`path?…&exp=…&kid=…&sig=…`). Refuses an `exp` beyond [`MAX_EXP`]
+/// (no time is read here: [`check_expiry`] also refuses one already past).
 pub fn sign_uri(
     path: &str,
     query: &str,
@@ -151,6 +178,9 @@ pub fn sign_uri(
     }
     if secret.is_empty() {
         return Err(SignError::EmptySecret);
+    }
+    if exp > MAX_EXP {
+        return Err(SignError::ExpiryOutOfRange(exp));
     }
     let kept: Vec<&str> = query
         .split('&')
@@ -307,6 +337,40 @@ mod tests {
             };
             assert_eq!(got, c.expect, "{}", c.name);
         }
+    }
+
+    #[test]
+    fn only_expiries_the_edge_accepts_are_signed() {
+        let now = 1_800_000_000;
+        assert_eq!(check_expiry(now + 1, now), Ok(()));
+        assert_eq!(check_expiry(MAX_EXP, now), Ok(()));
+        assert_eq!(
+            check_expiry(MAX_EXP + 1, now),
+            Err(SignError::ExpiryOutOfRange(MAX_EXP + 1))
+        );
+        assert_eq!(
+            check_expiry(u64::MAX, now),
+            Err(SignError::ExpiryOutOfRange(u64::MAX))
+        );
+        for exp in [0, 1, now - 1, now] {
+            assert_eq!(
+                check_expiry(exp, now),
+                Err(SignError::ExpiryPast { exp, now })
+            );
+        }
+        assert_eq!(
+            sign_uri("/img/acme/v1/a.jpg", "", "k1", "s", MAX_EXP + 1),
+            Err(SignError::ExpiryOutOfRange(MAX_EXP + 1))
+        );
+        // The largest one signs into a URL the check accepts.
+        let policy = TenantPolicy {
+            sign: true,
+            keys: BTreeMap::from([("k1".to_string(), "s".to_string())]),
+            ..TenantPolicy::default()
+        };
+        let uri = sign_uri("/img/acme/v1/a.jpg", "", "k1", "s", MAX_EXP).expect("sign");
+        let (path, query) = uri.split_once('?').expect("query");
+        assert_eq!(check(path, query, None, now, &policy), Ok(()));
     }
 
     #[test]

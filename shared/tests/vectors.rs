@@ -1,6 +1,7 @@
 //! The shared normalization vectors (`tests/vectors/normalize.json`) through the Rust
-//! normalizer. The CloudFront Function runs the same file (`edge/test/vectors.test.mjs`), so
-//! both implementations agree byte for byte on keys, canonical queries and 400 reasons.
+//! normalizer. The CloudFront Functions run the same file (`edge/test/vectors.test.mjs`,
+//! `edge/test/viewer-response.test.mjs`), so both implementations agree byte for byte on keys,
+//! canonical queries, 400 reasons and whether the answer varies on `Accept`.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,7 +19,7 @@ fn every_vector_matches() {
     let doc: Value = serde_json::from_str(VECTORS).expect("vectors parse");
     let cases = doc["cases"].as_array().expect("cases array");
     assert!(
-        cases.len() >= 90,
+        cases.len() >= 120,
         "the vector file lost cases: {}",
         cases.len()
     );
@@ -33,11 +34,13 @@ fn every_vector_matches() {
             (Some(key), None, Ok(n)) => {
                 if n.derived_key() != key.as_str().unwrap_or_default()
                     || n.canonical.query() != case["canonical"].as_str().unwrap_or_default()
+                    || Some(n.fmt_from_accept) != case["vary"].as_bool()
                 {
                     failures.push(format!(
-                        "{name}: got {} ({})",
+                        "{name}: got {} ({}, fmt from Accept: {})",
                         n.derived_key(),
-                        n.canonical.query()
+                        n.canonical.query(),
+                        n.fmt_from_accept
                     ));
                 }
             }

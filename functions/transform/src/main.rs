@@ -3,9 +3,10 @@
 //! have (403/404) or could not serve (5xx).
 //!
 //! Thin by design: read the configuration, wire the S3 (primary and replica) and DynamoDB
-//! adapters into [`pixelfront_shared::delivery::Transformer`], and hand each request to [`Transformer::serve`]
-//! and the shared HTTP mapping ([`pixelfront_shared::delivery::http`]), the one the local stack
-//! answers with too. Everything it checks, renders and answers is the shared crate's code.
+//! adapters into [`pixelfront_shared::delivery::Transformer`], and hand each request to
+//! [`Transformer::admit`], [`Transformer::deliver`] and the shared HTTP mapping
+//! ([`pixelfront_shared::delivery::http`]), the one the local stack answers with too.
+//! Everything it checks, renders and answers is the shared crate's code.
 
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use pixelfront_shared::delivery::http::{self as mapping, HttpResponse};
@@ -13,6 +14,7 @@ use pixelfront_shared::delivery::{
     DeliveryError, Incoming, Source, TransformConfig, Transformer, FORWARDED_REQUEST_HEADER,
 };
 use pixelfront_shared::lambda;
+use pixelfront_shared::normalize::accept_header;
 use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
 use pixelfront_shared::store::s3::{self, S3Objects};
 use pixelfront_shared::store::{ManifestStore, ObjectStore, PolicyStore};
@@ -63,17 +65,30 @@ where
         raw_path
     };
     let query = req.uri().query().unwrap_or("");
+    // Every Accept field, byte for byte, read as the edge function reads them.
+    let accept = accept_header(
+        req.headers()
+            .get_all("accept")
+            .iter()
+            .map(lambda_http::http::HeaderValue::as_bytes),
+    );
     let incoming = Incoming {
         path,
         query,
         forwarded: header_str(FORWARDED_REQUEST_HEADER),
-        accept: header_str("accept"),
+        accept: accept.as_deref(),
         referer: header_str("referer"),
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let delivered = match t.serve(&incoming, now).await {
+    // Admit and deliver (what `Transformer::serve` does), keeping the normalized request for
+    // the answer's Vary.
+    let n = match t.admit(&incoming, now).await {
+        Ok(n) => n,
+        Err(e) => return mapping::error(&e),
+    };
+    let delivered = match t.deliver(&n).await {
         Ok(d) => d,
         Err(e) => return mapping::error(&e),
     };
@@ -84,7 +99,7 @@ where
         render_ms = delivered.render_ms,
         "served"
     );
-    let resp = mapping::image(req.method(), req.headers(), &delivered);
+    let resp = mapping::image(req.method(), req.headers(), &delivered, &n);
     if resp.body().len() > MAX_INLINE_BYTES {
         if let Source::Rendered { stored: true, .. } = delivered.source {
             let location = match incoming.forwarded {

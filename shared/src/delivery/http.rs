@@ -6,6 +6,9 @@
 //! - an image carries `Content-Type`, `Cache-Control`, the strong `ETag`, the asset's cache tag
 //!   as `x-amz-meta-cache-tag` (what S3 serves with the stored object, so one tag invalidation
 //!   purges both origins) and `x-pixelfront-source`;
+//! - an image whose format came from `Accept` (`fmt` absent or `auto`) says `Vary: Accept`, so a
+//!   shared cache downstream keeps one copy per `Accept` (docs/url-grammar.md); an explicit
+//!   `fmt` does not vary;
 //! - `If-None-Match` matching the ETag gives 304 with the same headers and no body;
 //! - `HEAD` gives the headers of the `GET`, `Content-Length` included, and no body;
 //! - an error gives its status, its `Cache-Control` and its short public reason as plain text;
@@ -14,6 +17,7 @@
 //! Responses are `http::Response<Bytes>`: the image body is shared, never copied per answer.
 
 use super::{if_none_match, Delivered, DeliveryError};
+use crate::normalize::Normalized;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -78,9 +82,10 @@ pub fn error(e: &DeliveryError) -> HttpResponse {
     text(e.status(), e.cache_control(), e.reason())
 }
 
-/// The answer with image `d` to a `GET` or `HEAD` whose headers are `request`: 200, or 304
-/// when `If-None-Match` matches; no body for `HEAD` or 304.
-pub fn image(method: &Method, request: &HeaderMap, d: &Delivered) -> HttpResponse {
+/// The answer with image `d` to a `GET` or `HEAD` whose headers are `request` and which
+/// normalized to `n`: 200, or 304 when `If-None-Match` matches; no body for `HEAD` or 304;
+/// `Vary: Accept` when `n`'s format came from `Accept`.
+pub fn image(method: &Method, request: &HeaderMap, d: &Delivered, n: &Normalized) -> HttpResponse {
     let not_modified = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -106,6 +111,9 @@ pub fn image(method: &Method, request: &HeaderMap, d: &Delivered) -> HttpRespons
         h.insert(CACHE_TAG_HEADER, v);
     }
     h.insert(SOURCE_HEADER, HeaderValue::from_static(d.source.as_str()));
+    if n.fmt_from_accept {
+        h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
     if !not_modified {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(d.bytes.len()));
     }
@@ -127,6 +135,12 @@ pub fn fetch_again(location: &str) -> HttpResponse {
 mod tests {
     use super::*;
     use crate::delivery::Source;
+    use crate::normalize::normalize_uri;
+
+    /// The request `uri` (any `Accept`) normalized.
+    fn req(uri: &str) -> Normalized {
+        normalize_uri(uri, Some("image/webp")).expect("valid request")
+    }
 
     fn delivered() -> Delivered {
         Delivered {
@@ -160,7 +174,12 @@ mod tests {
             (Method::GET, conditional.clone(), 304, 0, ""),
             (Method::HEAD, conditional, 304, 0, ""),
         ] {
-            let r = image(&method, &headers, &d);
+            let r = image(
+                &method,
+                &headers,
+                &d,
+                &req("/img/acme/v1/p.png?w=320&fmt=webp"),
+            );
             assert_eq!(r.status(), status, "{method} {headers:?}");
             assert_eq!(r.body().len(), body, "{method}");
             assert_eq!(get(&r, "content-length"), length, "{method}");
@@ -169,6 +188,34 @@ mod tests {
             assert_eq!(get(&r, CACHE_TAG_HEADER), "asset:acme/p.png");
             assert_eq!(get(&r, SOURCE_HEADER), "stored");
             assert_eq!(get(&r, "cache-control"), d.cache_control);
+        }
+    }
+
+    #[test]
+    fn answers_whose_format_came_from_accept_vary_on_it() {
+        let d = delivered();
+        let mut conditional = HeaderMap::new();
+        conditional.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
+        for (uri, vary) in [
+            ("/img/acme/v1/p.png?w=320", "Accept"),
+            ("/img/acme/v1/p.png?w=320&fmt=auto", "Accept"),
+            ("/img/acme/v1/p.png?W=320&FMT=AUTO", "Accept"),
+            ("/img/acme/v1/p.png?w=320&fmt=webp", ""),
+            ("/img/acme/v1/p.png?w=320&fmt=WEBP&q=80", ""),
+        ] {
+            for (method, headers, status) in [
+                (Method::GET, HeaderMap::new(), 200),
+                (Method::HEAD, HeaderMap::new(), 200),
+                (Method::GET, conditional.clone(), 304),
+            ] {
+                let r = image(&method, &headers, &d, &req(uri));
+                assert_eq!(r.status(), status, "{uri} {method}");
+                assert_eq!(get(&r, "vary"), vary, "{uri} {method} {status}");
+                assert_eq!(
+                    r.headers().get_all(header::VARY).iter().count(),
+                    vary.len().min(1)
+                );
+            }
         }
     }
 

@@ -107,10 +107,13 @@ impl DeliveryError {
     }
 
     /// `Cache-Control` for this answer: 4xx 10 s and 5xx 60 s (docs/aws-deploy.md); a 403 is never
-    /// cached, as at the edge (it depends on the time and the Referer, not only on the URL).
+    /// cached, as at the edge (it depends on the time and the Referer, not only on the URL), nor
+    /// a [`DeliveryError::Mismatch`] (it depends on the viewer's request, e.g. its `Accept`, not
+    /// on the derivative CloudFront would cache it under).
     pub fn cache_control(&self) -> &'static str {
         match self.status() {
             403 => "no-store",
+            _ if *self == DeliveryError::Mismatch => "no-store",
             400..=499 => CLIENT_ERROR_CACHE_CONTROL,
             _ => SERVER_ERROR_CACHE_CONTROL,
         }

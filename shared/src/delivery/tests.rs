@@ -512,7 +512,7 @@ fn error_statuses_reasons_and_cache_control() {
             DeliveryError::Mismatch,
             400,
             "request does not match its derivative",
-            CLIENT_ERROR_CACHE_CONTROL,
+            "no-store",
         ),
         (
             DeliveryError::Forbidden(Forbidden::Expired),
