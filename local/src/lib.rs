@@ -50,6 +50,17 @@ pub struct LocalStackArgs {
     /// Requests per source IP per five minutes, as the WAF rate rule (0: off).
     #[arg(long, default_value_t = 2000)]
     pub rate_limit: u32,
+    /// On-demand renders at once (0: one per core); beyond it a request waits, then gets 503
+    /// (docs/limits.md).
+    #[arg(long, default_value_t = 0)]
+    pub render_slots: usize,
+    /// Memory budget of the on-demand renders running at once, MiB, each render counted by an
+    /// estimate from its image's header (docs/limits.md).
+    #[arg(long, default_value_t = pixelfront_shared::delivery::admission::DEFAULT_BUDGET_MIB)]
+    pub render_memory_mb: u64,
+    /// Longest wait for a render slot and its memory before 503 with `Retry-After`, milliseconds.
+    #[arg(long, default_value_t = pixelfront_shared::delivery::admission::DEFAULT_WAIT_MS)]
+    pub render_wait_ms: u64,
     /// Upload every image of this folder as tenant `demo` at start-up, print a table of the
     /// manifests and the URLs to open, then serve.
     #[arg(long)]
