@@ -6,6 +6,9 @@
 //!     {"acme": {"sign": true, "keys": {"k1": "<secret>", "k2": "<secret>"},
 //!               "referers": ["shop.acme.example", "*.acme.example"]}}
 //!
+//! An optional "on_demand" field ("any", the default; "catalogue"; {"rate_per_minute": N}) is
+//! the transformer's on-demand render policy (docs/limits.md); the edge ignores it.
+//!
 //! The viewer-request CloudFront Function reads a tenant's policy from the distribution's
 //! KeyValueStore, the transformer from the manifest table (`pk` = `#tenant/{tenant}`,
 //! `sk` = `policy`, attribute `policy`). Both hold the same JSON string, written from here:
@@ -41,7 +44,9 @@ export const DYNAMO_BATCH_MAX = 25;
 export const POLICY_SK = 'policy';
 export const policyPk = (tenant) => `#tenant/${tenant}`;
 
-const FIELDS = ['sign', 'keys', 'referers'];
+const FIELDS = ['sign', 'keys', 'referers', 'on_demand'];
+/** Largest renders-per-minute rate (the transformer reads it as a u32). */
+const MAX_RATE = 4294967295;
 
 /** Every problem of a tenants file, one message per line. */
 export class TenantsError extends Error {
@@ -54,9 +59,22 @@ export class TenantsError extends Error {
 const isObject = (x) => !!x && typeof x === 'object' && !Array.isArray(x);
 const utf8Bytes = (s) => Buffer.byteLength(s, 'utf8');
 
-/** The policy exactly as it is stored: all three fields, in this order. */
+/**
+ * The policy exactly as it is stored: the three edge fields, in this order, then `on_demand`
+ * unless it is the default (`any`), as shared/src/sign.rs serializes it.
+ */
 export function policyValue(policy) {
-  return JSON.stringify({ sign: policy.sign, keys: policy.keys, referers: policy.referers });
+  const value = { sign: policy.sign, keys: policy.keys, referers: policy.referers };
+  if (policy.on_demand !== undefined && policy.on_demand !== 'any') value.on_demand = policy.on_demand;
+  return JSON.stringify(value);
+}
+
+/** Whether `v` is an on-demand policy: "any", "catalogue" or {"rate_per_minute": 1..2^32-1}. */
+export function validOnDemand(v) {
+  if (v === 'any' || v === 'catalogue') return true;
+  if (!isObject(v) || Object.keys(v).length !== 1) return false;
+  const n = v.rate_per_minute;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_RATE;
 }
 
 /**
@@ -79,7 +97,7 @@ export function validateTenants(value, source = 'tenants file') {
       continue;
     }
     for (const f of Object.keys(p)) {
-      if (!FIELDS.includes(f)) errors.push(`${at}: unknown field '${f}' (expected sign, keys, referers)`);
+      if (!FIELDS.includes(f)) errors.push(`${at}: unknown field '${f}' (expected sign, keys, referers, on_demand)`);
     }
     const sign = p.sign ?? false;
     if (typeof sign !== 'boolean') errors.push(`${at}: "sign" must be true or false`);
@@ -115,7 +133,12 @@ export function validateTenants(value, source = 'tenants file') {
         }
       }
     }
+    const onDemand = p.on_demand ?? 'any';
+    if (!validOnDemand(onDemand)) {
+      errors.push(`${at}: "on_demand" must be "any", "catalogue" or {"rate_per_minute": N} with N >= 1`);
+    }
     const policy = { sign, keys, referers };
+    if (onDemand !== 'any') policy.on_demand = onDemand;
     if (errors.length === 0) {
       const bytes = utf8Bytes(policyValue(policy));
       if (bytes > KVS_VALUE_MAX_BYTES) {

@@ -1,12 +1,12 @@
 //! `pixelfront tenant …`: the local stack's tenants file (`{data}/tenants.json`): signing keys,
-//! whether URLs must be signed, allowed Referer hosts. The running `pixelfront dev` picks up
+//! whether URLs must be signed, allowed Referer hosts, the on-demand render policy. The running `pixelfront dev` picks up
 //! every change without a restart. The file has the same shape as the tenants file the AWS
 //! load files are generated from (`edge/gen-tenants.mjs`).
 
 use crate::Failure;
 use pixelfront_local::tenants;
 use pixelfront_shared::normalize::valid_tenant;
-use pixelfront_shared::sign::{valid_kid, TenantPolicy};
+use pixelfront_shared::sign::{valid_kid, OnDemand, TenantPolicy};
 use std::path::PathBuf;
 
 /// Arguments of `pixelfront tenant`.
@@ -48,6 +48,25 @@ enum Verb {
     RefererAdd { tenant: String, host: String },
     /// Stop allowing a Referer host.
     RefererRemove { tenant: String, host: String },
+    /// Which derivatives may be rendered on demand (docs/limits.md): `any`, `catalogue` (the
+    /// standard variants only) or a number, renders per minute.
+    OnDemand { tenant: String, policy: String },
+}
+
+/// `any`, `catalogue` or a positive number of renders per minute.
+fn parse_on_demand(s: &str) -> Result<OnDemand, Failure> {
+    match s {
+        "any" => Ok(OnDemand::Any),
+        "catalogue" => Ok(OnDemand::Catalogue),
+        n => n
+            .parse::<std::num::NonZeroU32>()
+            .map(OnDemand::RatePerMinute)
+            .map_err(|_| {
+                Failure::rejected(format!(
+                    "bad on-demand policy {n:?}: any, catalogue or renders per minute (1 or more)"
+                ))
+            }),
+    }
 }
 
 fn valid_host(host: &str) -> bool {
@@ -216,6 +235,12 @@ fn apply(verb: Verb, map: &mut tenants::TenantMap) -> Result<Option<String>, Fai
             map.insert(tenant.clone(), p);
             Some(format!("{tenant}: referer {host} removed"))
         }
+        Verb::OnDemand { tenant, policy } => {
+            let mut p = entry(&mut map, &tenant)?;
+            p.on_demand = parse_on_demand(&policy)?;
+            map.insert(tenant.clone(), p);
+            Some(format!("{tenant}: on-demand {policy}"))
+        }
     };
     Ok(changed)
 }
@@ -237,6 +262,20 @@ mod tests {
             (".x.com", false),
         ] {
             assert_eq!(valid_host(h), ok, "{h}");
+        }
+    }
+
+    #[test]
+    fn on_demand_policies() {
+        assert_eq!(parse_on_demand("any").ok(), Some(OnDemand::Any));
+        assert_eq!(parse_on_demand("catalogue").ok(), Some(OnDemand::Catalogue));
+        let n = std::num::NonZeroU32::new(120).expect("120");
+        assert_eq!(
+            parse_on_demand("120").ok(),
+            Some(OnDemand::RatePerMinute(n))
+        );
+        for bad in ["0", "-1", "fast", ""] {
+            assert!(parse_on_demand(bad).is_err(), "{bad}");
         }
     }
 }

@@ -353,7 +353,46 @@ wiring('the transformer: build, environment and a least-privilege role', () => {
   assert.deepEqual(actions, {
     Logs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     ReadOriginals: ['s3:GetObject', 's3:GetObjectVersion'],
-    Derivatives: ['s3:GetObject', 's3:PutObject'],
+    Derivatives: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
     Manifest: ['dynamodb:GetItem'],
   });
+});
+
+// Admission control on AWS (docs/limits.md): the transformer's reserved concurrency, and the
+// lifecycle rule that expires derivatives rendered on demand (tagged by shared/src/store/s3.rs).
+const admissionTemplate = YAML ? parseCfn(templateText) : {};
+wiring('the transformer has a reserved-concurrency parameter, -1 meaning none', () => {
+  const param = admissionTemplate.Parameters.TransformReservedConcurrency;
+  assert.equal(param.Type, 'Number');
+  assert.equal(param.MinValue, -1);
+  assert.ok(param.Default >= 1);
+  assert.deepEqual(admissionTemplate.Conditions.HasTransformReservation, {
+    'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'TransformReservedConcurrency' }, -1] }],
+  });
+  assert.deepEqual(resources.TransformFunction.Properties.ReservedConcurrentExecutions, {
+    'Fn::If': ['HasTransformReservation', { Ref: 'TransformReservedConcurrency' }, { Ref: 'AWS::NoValue' }],
+  });
+  assert.equal(resources.PrecomputeFunction.Properties.ReservedConcurrentExecutions, undefined);
+});
+
+wiring('only on-demand derivatives expire, after a parameter of days', () => {
+  const param = admissionTemplate.Parameters.OnDemandExpirationDays;
+  assert.equal(param.Type, 'Number');
+  assert.equal(param.MinValue, 1);
+  const rules = resources.DerivedBucket.Properties.LifecycleConfiguration.Rules;
+  const expiring = rules.filter((r) => r.ExpirationInDays !== undefined || r.Expiration !== undefined);
+  assert.equal(expiring.length, 1, 'one expiring rule');
+  const [rule] = expiring;
+  assert.equal(rule.Status, 'Enabled');
+  assert.deepEqual(rule.ExpirationInDays, { Ref: 'OnDemandExpirationDays' });
+  // The tag the S3 adapter writes (shared/src/store/mod.rs ON_DEMAND_TAG_KEY/VALUE).
+  assert.deepEqual(rule.TagFilters, [{ Key: 'pixelfront-on-demand', Value: '1' }]);
+  assert.equal(rule.Prefix, undefined);
+  const mod = readFileSync(new URL('../../shared/src/store/mod.rs', import.meta.url), 'utf8');
+  assert.match(mod, /ON_DEMAND_TAG_KEY: &str = "pixelfront-on-demand";/);
+  assert.match(mod, /ON_DEMAND_TAG_VALUE: &str = "1";/);
+  const derivatives = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement.find(
+    (s) => s.Sid === 'Derivatives',
+  );
+  assert.ok([derivatives.Action].flat().includes('s3:PutObjectTagging'), 'PutObject with tagging');
 });

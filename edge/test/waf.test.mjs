@@ -428,3 +428,26 @@ test('whole requests: the WAF rule blocks exactly what the function refuses as a
     }
   }
 });
+
+// The on-demand render policy (docs/limits.md) travels to the transformer's policy item as
+// shared/src/sign.rs serializes it: absent when "any", else as given.
+test('gen-tenants: the optional on_demand field is validated and stored as Rust reads it', () => {
+  const ok = parseTenants(
+    JSON.stringify({
+      a: { sign: false },
+      b: { on_demand: 'catalogue' },
+      c: { on_demand: { rate_per_minute: 120 } },
+      d: { on_demand: 'any' },
+    }),
+  );
+  assert.equal(policyValue(ok.get('a')), '{"sign":false,"keys":{},"referers":[]}');
+  assert.equal(policyValue(ok.get('b')), '{"sign":false,"keys":{},"referers":[],"on_demand":"catalogue"}');
+  assert.equal(
+    policyValue(ok.get('c')),
+    '{"sign":false,"keys":{},"referers":[],"on_demand":{"rate_per_minute":120}}',
+  );
+  assert.equal(policyValue(ok.get('d')), '{"sign":false,"keys":{},"referers":[]}');
+  for (const bad of ['sometimes', { rate_per_minute: 0 }, { rate_per_minute: 1.5 }, { rate: 5 }, 7]) {
+    assert.throws(() => parseTenants(JSON.stringify({ x: { on_demand: bad } })), /on_demand/);
+  }
+});

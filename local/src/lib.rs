@@ -66,6 +66,17 @@ pub struct LocalStackArgs {
     /// then every connection is closed (a render cut short resumes at the next start).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub shutdown_timeout: u64,
+    /// On-demand renders at once (0: one per core); beyond it a request waits, then gets 503
+    /// (docs/limits.md).
+    #[arg(long, default_value_t = 0)]
+    pub render_slots: usize,
+    /// Memory budget of the on-demand renders running at once, MiB, each render counted by an
+    /// estimate from its image's header (docs/limits.md).
+    #[arg(long, default_value_t = pixelfront_shared::delivery::admission::DEFAULT_BUDGET_MIB)]
+    pub render_memory_mb: u64,
+    /// Longest wait for a render slot and its memory before 503 with `Retry-After`, milliseconds.
+    #[arg(long, default_value_t = pixelfront_shared::delivery::admission::DEFAULT_WAIT_MS)]
+    pub render_wait_ms: u64,
     /// Upload every image of this folder as tenant `demo` at start-up, print a table of the
     /// manifests and the URLs to open, then serve.
     #[arg(long)]

@@ -3,7 +3,8 @@
 
 use crate::tenants::Tenants;
 use crate::LocalStackArgs;
-use pixelfront_shared::delivery::{TransformConfig, Transformer};
+use pixelfront_shared::delivery::admission::MIB;
+use pixelfront_shared::delivery::{Admission, AdmissionConfig, TransformConfig, Transformer};
 use pixelfront_shared::pipeline::Pipeline;
 use pixelfront_shared::store::fs::FsObjects;
 use pixelfront_shared::store::sqlite::SqliteManifest;
@@ -78,6 +79,7 @@ impl LocalStack {
                 manifest: manifest.clone(),
                 policies: tenants.clone(),
                 config: TransformConfig::default(),
+                admission: Admission::new(admission_config(args)),
             },
             originals,
             derived,
@@ -103,5 +105,20 @@ impl LocalStack {
                 size: r.source_bytes,
             })
             .collect())
+    }
+}
+
+/// The render gate's settings from the command line (`--render-slots`, `--render-memory-mb`,
+/// `--render-wait-ms`); 0 slots means one per core.
+pub fn admission_config(args: &LocalStackArgs) -> AdmissionConfig {
+    let defaults = AdmissionConfig::default();
+    AdmissionConfig {
+        max_renders: match args.render_slots {
+            0 => defaults.max_renders,
+            n => n,
+        },
+        budget_bytes: args.render_memory_mb.saturating_mul(MIB),
+        wait: std::time::Duration::from_millis(args.render_wait_ms),
+        ..defaults
     }
 }

@@ -39,6 +39,33 @@ pub struct TenantPolicy {
     /// Allowed Referer hosts (`shop.example.com`, `*.example.com`); empty = any.
     #[serde(default)]
     pub referers: Vec<String>,
+    /// Which derivatives a request may have rendered on demand (docs/limits.md); stored
+    /// derivatives are always served. Absent in older policies: [`OnDemand::Any`].
+    #[serde(default, skip_serializing_if = "OnDemand::is_any")]
+    pub on_demand: OnDemand,
+}
+
+/// A tenant's on-demand render policy. JSON: `"any"`, `"catalogue"` or
+/// `{"rate_per_minute": 60}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDemand {
+    /// Any derivative the URL grammar allows (sizes snapped to the breakpoints).
+    #[default]
+    Any,
+    /// Only the standard variants (the catalogue of `shared/policy.json`); any other derivative
+    /// that is not already stored answers 404.
+    Catalogue,
+    /// Any derivative, at most this many renders per minute for the tenant (a burst of one
+    /// minute's worth); beyond it 429 with `Retry-After`. Standard variants are not counted.
+    RatePerMinute(std::num::NonZeroU32),
+}
+
+impl OnDemand {
+    /// Whether this is the default, [`OnDemand::Any`].
+    pub fn is_any(&self) -> bool {
+        *self == OnDemand::Any
+    }
 }
 
 /// Why a request is refused with 403. `Display` is the exact reason the edge answers.
@@ -379,6 +406,7 @@ mod tests {
             sign: true,
             keys: BTreeMap::from([("k1".to_string(), "secret".to_string())]),
             referers: vec![],
+            on_demand: OnDemand::Any,
         };
         let uri = sign_uri(
             "/img/acme/v1/a.jpg",

@@ -9,9 +9,11 @@
 //! Everything it checks, renders and answers is the shared crate's code.
 
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use pixelfront_shared::delivery::admission::MIB;
 use pixelfront_shared::delivery::http::{self as mapping, HttpResponse};
 use pixelfront_shared::delivery::{
-    DeliveryError, Incoming, Source, TransformConfig, Transformer, FORWARDED_REQUEST_HEADER,
+    Admission, AdmissionConfig, DeliveryError, Incoming, Source, TransformConfig, Transformer,
+    FORWARDED_REQUEST_HEADER,
 };
 use pixelfront_shared::lambda;
 use pixelfront_shared::normalize::accept_header;
@@ -42,6 +44,38 @@ fn to_lambda(resp: HttpResponse) -> Response<Body> {
         Body::Binary(bytes.to_vec())
     };
     Response::from_parts(parts, body)
+}
+
+/// The render gate's settings (docs/limits.md): defaults from the function's memory
+/// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`: one render per vCPU, 70 % of the memory as the budget),
+/// overridden by `PIXELFRONT_RENDER_SLOTS`, `PIXELFRONT_RENDER_MEMORY_MB` and
+/// `PIXELFRONT_RENDER_WAIT_MS`. One invocation serves one request, so the count matters little
+/// here; the budget still lets a render over it run only alone. The cap across instances is the
+/// function's reserved concurrency (template.yaml).
+fn admission_from_env(var: impl Fn(&str) -> Option<String>) -> Result<AdmissionConfig, String> {
+    let number = |name: &str| -> Result<Option<u64>, String> {
+        var(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{name} must be a whole number, got {v:?}"))
+            })
+            .transpose()
+    };
+    let mut cfg = match number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")? {
+        Some(mb) => AdmissionConfig::for_lambda_memory(u32::try_from(mb).unwrap_or(u32::MAX)),
+        None => AdmissionConfig::default(),
+    };
+    if let Some(n) = number("PIXELFRONT_RENDER_SLOTS")?.filter(|&n| n > 0) {
+        cfg.max_renders = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(mb) = number("PIXELFRONT_RENDER_MEMORY_MB")?.filter(|&n| n > 0) {
+        cfg.budget_bytes = mb.saturating_mul(MIB);
+    }
+    if let Some(ms) = number("PIXELFRONT_RENDER_WAIT_MS")? {
+        cfg.wait = Duration::from_millis(ms);
+    }
+    Ok(cfg)
 }
 
 /// The transformer's answer to `req`, in the shared HTTP mapping.
@@ -135,6 +169,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         None => 3000,
     };
     let threads = lambda::init_rayon()?;
+    let admission = admission_from_env(|name| std::env::var(name).ok())?;
 
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let s3 = s3::client(&sdk);
@@ -153,9 +188,12 @@ async fn main() -> Result<(), lambda_http::Error> {
             primary_timeout: Duration::from_millis(timeout_ms),
             ..TransformConfig::default()
         },
+        admission: Admission::new(admission),
     };
     tracing::info!(
         threads,
+        render_slots = admission.max_renders,
+        render_budget_mb = admission.budget_bytes / MIB,
         replica = transformer.replica.is_some(),
         "transform ready"
     );
@@ -188,6 +226,7 @@ mod tests {
             manifest: MemoryManifest::new(),
             policies: MemoryPolicies::new(),
             config: TransformConfig::default(),
+            admission: Admission::default(),
         };
         t.originals
             .insert("acme/p.png", Some("s3v1"), bytes.clone());
@@ -305,6 +344,51 @@ mod tests {
 
         let r = handle(&t, request("GET", "/img/acme/v9/p.png", &[])).await;
         assert_eq!(r.status(), 404);
+    }
+
+    #[test]
+    fn the_render_gate_is_sized_from_the_memory_and_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = admission_from_env(env(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")]))
+            .expect("config");
+        assert_eq!((c.max_renders, c.budget_bytes), (1, 1769 * MIB * 70 / 100));
+        let c = admission_from_env(env(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769"),
+            ("PIXELFRONT_RENDER_SLOTS", "3"),
+            ("PIXELFRONT_RENDER_MEMORY_MB", "512"),
+            ("PIXELFRONT_RENDER_WAIT_MS", "250"),
+        ]))
+        .expect("config");
+        assert_eq!(
+            (c.max_renders, c.budget_bytes, c.wait),
+            (3, 512 * MIB, Duration::from_millis(250))
+        );
+        assert!(admission_from_env(env(&[("PIXELFRONT_RENDER_MEMORY_MB", "lots")])).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_overloaded_renderer_answers_503_with_retry_after() {
+        let mut t = with_original(png(300, 200, false)).await;
+        t.admission = Admission::new(AdmissionConfig {
+            max_renders: 1,
+            wait: Duration::from_millis(50),
+            ..AdmissionConfig::default()
+        });
+        let busy = t.admission.slot().await.expect("slot");
+        let r = handle(&t, request("GET", "/img/acme/v1/p.png?w=100&fmt=webp", &[])).await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(header(&r, "retry-after"), "2");
+        assert_eq!(header(&r, "cache-control"), "public, max-age=2");
+        drop(busy);
+        let r = handle(&t, request("GET", "/img/acme/v1/p.png?w=100&fmt=webp", &[])).await;
+        assert_eq!(r.status(), 200);
     }
 
     #[tokio::test]

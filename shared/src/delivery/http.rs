@@ -12,7 +12,8 @@
 //! - `If-None-Match` matching the ETag gives 304 with the same headers and no body;
 //! - `HEAD` gives the headers of the `GET`, `Content-Length` included, and no body;
 //! - an error gives its status, its `Cache-Control` and its short public reason as plain text;
-//!   internal detail goes to the log only.
+//!   internal detail goes to the log only; an overloaded renderer (503) or a used-up tenant rate
+//!   (429) adds `Retry-After` and is cached for two seconds only (docs/limits.md).
 //!
 //! Responses are `http::Response<Bytes>`: the image body is shared, never copied per answer.
 
@@ -72,14 +73,23 @@ pub fn method_not_allowed(method: &Method) -> Option<HttpResponse> {
 
 /// The answer to a refused or failed request: its status, `Cache-Control` and public reason.
 /// Server-side failures are logged with their internal detail, refusals at info level.
+/// A load-dependent refusal (503 overloaded, 429 rate) carries `Retry-After` (seconds).
 pub fn error(e: &DeliveryError) -> HttpResponse {
     match e {
         DeliveryError::Unavailable(_) | DeliveryError::Internal(_) => {
             tracing::error!(status = e.status(), error = %e, "request failed");
         }
+        DeliveryError::Overloaded { .. } | DeliveryError::RateLimited { .. } => {
+            tracing::warn!(status = e.status(), error = %e, "request shed");
+        }
         _ => tracing::info!(status = e.status(), error = %e, "request refused"),
     }
-    text(e.status(), e.cache_control(), e.reason())
+    let mut resp = text(e.status(), e.cache_control(), e.reason());
+    if let Some(s) = e.retry_after() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    resp
 }
 
 /// The answer with image `d` to a `GET` or `HEAD` whose headers are `request` and which
@@ -248,5 +258,19 @@ mod tests {
         assert_eq!(r.status(), 307);
         assert_eq!(get(&r, "location"), "/img/acme/v1/p.png?w=1600");
         assert_eq!(get(&r, "cache-control"), "no-store");
+    }
+
+    #[test]
+    fn load_refusals_carry_retry_after_and_a_short_ttl() {
+        for (e, status) in [
+            (DeliveryError::Overloaded { retry_after_s: 3 }, 503),
+            (DeliveryError::RateLimited { retry_after_s: 3 }, 429),
+        ] {
+            let r = error(&e);
+            assert_eq!(r.status(), status);
+            assert_eq!(get(&r, "retry-after"), "3");
+            assert_eq!(get(&r, "cache-control"), "public, max-age=2");
+        }
+        assert_eq!(get(&error(&DeliveryError::NotFound), "retry-after"), "");
     }
 }

@@ -13,15 +13,19 @@
 //!    S3 version of the original; a derivative already stored is returned as is; otherwise the
 //!    original is read (from the replica when the primary fails or is slow), the one variant
 //!    is rendered and stored under its derivative name, so the next miss is a plain GET.
+//!    A render is first allowed by the tenant's on-demand policy ([`crate::sign::OnDemand`]),
+//!    then admitted by the render gate ([`admission`]: a bounded count and a memory budget
+//!    estimated from the header), or answered 503 with `Retry-After` after a short wait.
 //!
 //! Storage keys are built only from the validated tenant, version and key: no request data
 //! ever becomes a URL, a bucket name or an unvalidated key. Errors carry a short public
 //! reason ([`DeliveryError::reason`]) and never an internal message.
 
-use crate::normalize::{self, AssetPath, Normalized, Reject};
+use crate::normalize::{self, AssetPath, Canonical, Normalized, Reject};
 use crate::pipeline::DERIVATIVE_CACHE_CONTROL;
-use crate::render::{render_one, RenderConfig, RenderError, Target};
-use crate::sign::{self, Forbidden, TenantPolicy};
+use crate::policy::Policy;
+use crate::render::{probe, render_one, RenderConfig, RenderError, Target};
+use crate::sign::{self, Forbidden, OnDemand, TenantPolicy};
 use crate::store::{
     AssetId, ManifestError, ManifestStore, ObjectStore, PolicyStore, PutOptions, Status,
     StoreError, VersionRecord,
@@ -30,7 +34,10 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::time::{Duration, Instant};
 
+pub mod admission;
 pub mod http;
+
+pub use admission::{Admission, AdmissionConfig};
 
 /// Request header in which the CloudFront Function forwards the viewer's request (path, then
 /// `?` and the query pieces as sent) when it rewrites the URI to the derived-object key.
@@ -41,6 +48,11 @@ pub const CLIENT_ERROR_CACHE_CONTROL: &str = "public, max-age=10";
 
 /// `Cache-Control` of 5xx answers (docs/aws-deploy.md: 60 s).
 pub const SERVER_ERROR_CACHE_CONTROL: &str = "public, max-age=60";
+
+/// `Cache-Control` of the answers that ask the client to retry shortly (503 overloaded, 429
+/// rate): cached for a moment only, so a flood of one URL does not reach the renderer but a
+/// retry after `Retry-After` does.
+pub const RETRY_CACHE_CONTROL: &str = "public, max-age=2";
 
 /// Why a request is not answered with an image. [`DeliveryError::status`] is the HTTP status,
 /// [`DeliveryError::reason`] the short plain-text body.
@@ -70,6 +82,18 @@ pub enum DeliveryError {
         /// Internal detail, for logs only.
         detail: String,
     },
+    /// No render slot or memory within the wait (503 with `Retry-After`); nothing was rendered.
+    #[error("overloaded; retry in {retry_after_s} s")]
+    Overloaded {
+        /// Seconds to wait before retrying (the `Retry-After` header).
+        retry_after_s: u32,
+    },
+    /// The tenant's on-demand render rate is used up (429 with `Retry-After`).
+    #[error("on-demand render rate exceeded; retry in {retry_after_s} s")]
+    RateLimited {
+        /// Seconds until the tenant's next render is allowed (the `Retry-After` header).
+        retry_after_s: u32,
+    },
     /// A store or the manifest failed or timed out (503); worth retrying.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -86,7 +110,8 @@ impl DeliveryError {
             DeliveryError::Forbidden(_) => 403,
             DeliveryError::NotFound | DeliveryError::Removed => 404,
             DeliveryError::Unrenderable { .. } => 422,
-            DeliveryError::Unavailable(_) => 503,
+            DeliveryError::RateLimited { .. } => 429,
+            DeliveryError::Unavailable(_) | DeliveryError::Overloaded { .. } => 503,
             DeliveryError::Internal(_) => 500,
         }
     }
@@ -101,16 +126,33 @@ impl DeliveryError {
                 format!("original cannot be rendered: {error_type}")
             }
             DeliveryError::Unavailable(_) => "temporarily unavailable".to_string(),
+            DeliveryError::Overloaded { .. } => "overloaded; retry later".to_string(),
+            DeliveryError::RateLimited { .. } => "on-demand render rate exceeded".to_string(),
             DeliveryError::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying (the `Retry-After` header), for the answers
+    /// that depend on load rather than on the request: [`DeliveryError::Overloaded`] and
+    /// [`DeliveryError::RateLimited`].
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            DeliveryError::Overloaded { retry_after_s }
+            | DeliveryError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            _ => None,
         }
     }
 
     /// `Cache-Control` for this answer: 4xx 10 s and 5xx 60 s (docs/aws-deploy.md); a 403 is never
     /// cached, as at the edge (it depends on the time and the Referer, not only on the URL), nor
     /// a [`DeliveryError::Mismatch`] (it depends on the viewer's request, e.g. its `Accept`, not
-    /// on the derivative CloudFront would cache it under).
+    /// on the derivative CloudFront would cache it under); an answer with
+    /// [`DeliveryError::retry_after`] is cached for [`RETRY_CACHE_CONTROL`]'s moment.
     pub fn cache_control(&self) -> &'static str {
+        if self.retry_after().is_some() {
+            return RETRY_CACHE_CONTROL;
+        }
         match self.status() {
             403 => "no-store",
             _ if *self == DeliveryError::Mismatch => "no-store",
@@ -294,6 +336,8 @@ pub struct Transformer<O, R, D, M, P> {
     pub policies: P,
     /// Settings.
     pub config: TransformConfig,
+    /// The render gate (count, memory budget, tenant rates), shared by every request.
+    pub admission: Admission,
 }
 
 /// One incoming request as a server sees it.
@@ -365,40 +409,48 @@ where
         let derived_key = n.derived_key();
         let target = Target::from(&n.canonical);
         let content_type = target.fmt.content_type();
-        // A derivative is at most the output limit's worth of pixels, encoded; far below this.
-        let stored_limit = self.config.render.limits.max_input_bytes;
-        match self.derived.get(&derived_key, None, stored_limit).await {
-            Ok(obj) => {
-                return Ok(Delivered {
-                    derived_key,
-                    cache_tag: asset.cache_tag(),
-                    etag: etag_of(&obj.bytes),
-                    bytes: Bytes::from(obj.bytes),
-                    content_type,
-                    cache_control: DERIVATIVE_CACHE_CONTROL,
-                    source: Source::Stored,
-                    render_ms: 0,
-                })
-            }
-            Err(StoreError::NotFound(_)) => {}
-            Err(e) => {
-                tracing::warn!(key = %derived_key, error = %e, "derived read failed; rendering");
-            }
+        if let Some(stored) = self.stored(&derived_key, &asset, content_type).await {
+            return Ok(stored);
         }
 
+        // Only a render is subject to the tenant's on-demand policy and to the render gate.
+        let standard = is_standard(&n.canonical);
+        if !standard {
+            self.on_demand_allowed(&asset.tenant).await?;
+        }
+        let overloaded = |o: admission::Overloaded| DeliveryError::Overloaded {
+            retry_after_s: o.retry_after_s,
+        };
+        let slot = self.admission.slot().await.map_err(overloaded)?;
+        if slot.waited() {
+            // Rendered and stored by someone else while this waited: not twice.
+            if let Some(stored) = self.stored(&derived_key, &asset, content_type).await {
+                return Ok(stored);
+            }
+        }
         let (original, from_replica) = self.read_original(&asset, &record).await?;
         let cfg = self.config.render;
+        let info = probe(&original, &cfg.limits).map_err(render_error)?;
+        let estimate = admission::estimate(&info, &target, &cfg, original.len() as u64);
+        let permit = slot.reserve(estimate).await.map_err(overloaded)?;
         let started = Instant::now();
-        let rendered = tokio::task::spawn_blocking(move || render_one(&original, &target, &cfg))
-            .await
-            .map_err(|e| DeliveryError::Internal(format!("render task: {e}")))?
-            .map_err(render_error)?;
+        // The permit moves into the render and is released when it ends (returns, fails or
+        // panics), even if this request is dropped meanwhile.
+        let rendered = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            render_one(&original, &target, &cfg)
+        })
+        .await
+        .map_err(|e| DeliveryError::Internal(format!("render task: {e}")))?
+        .map_err(render_error)?;
         let render_ms = started.elapsed().as_millis() as u64;
 
         let opts = PutOptions {
             content_type: content_type.to_string(),
             cache_control: DERIVATIVE_CACHE_CONTROL.to_string(),
             cache_tag: Some(asset.cache_tag()),
+            // Standard variants never expire; on-demand ones may (a lifecycle rule on AWS).
+            on_demand: !standard,
         };
         let stored = match self
             .derived
@@ -441,6 +493,56 @@ where
             },
             render_ms,
         })
+    }
+
+    /// The stored derivative `derived_key`, if there is one (a failed read is logged and
+    /// treated as a miss).
+    async fn stored(
+        &self,
+        derived_key: &str,
+        asset: &AssetId,
+        content_type: &'static str,
+    ) -> Option<Delivered> {
+        // A derivative is at most the output limit's worth of pixels, encoded; far below this.
+        let stored_limit = self.config.render.limits.max_input_bytes;
+        match self.derived.get(derived_key, None, stored_limit).await {
+            Ok(obj) => Some(Delivered {
+                derived_key: derived_key.to_string(),
+                cache_tag: asset.cache_tag(),
+                etag: etag_of(&obj.bytes),
+                bytes: Bytes::from(obj.bytes),
+                content_type,
+                cache_control: DERIVATIVE_CACHE_CONTROL,
+                source: Source::Stored,
+                render_ms: 0,
+            }),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => {
+                tracing::warn!(key = %derived_key, error = %e, "derived read failed; rendering");
+                None
+            }
+        }
+    }
+
+    /// Whether `tenant`'s on-demand policy allows one more render of a non-standard derivative:
+    /// `catalogue` answers 404, a used-up rate 429.
+    async fn on_demand_allowed(&self, tenant: &str) -> Result<(), DeliveryError> {
+        let policy = self
+            .policies
+            .policy(tenant)
+            .await
+            .map_err(|e| DeliveryError::Unavailable(format!("tenant policy: {e}")))?;
+        match policy.on_demand {
+            OnDemand::Any => Ok(()),
+            OnDemand::Catalogue => Err(DeliveryError::NotFound),
+            OnDemand::RatePerMinute(n) => {
+                self.admission
+                    .tenant_rate(tenant, n)
+                    .map_err(|r| DeliveryError::RateLimited {
+                        retry_after_s: r.retry_after_s,
+                    })
+            }
+        }
     }
 
     /// The bytes of the original version `record` names: from the primary store, or from the
@@ -493,6 +595,14 @@ where
 fn s3_version(record: &VersionRecord) -> Option<&str> {
     let v = record.source_version_id.as_str();
     (!v.starts_with("etag:") && v != "unversioned" && v != "null").then_some(v)
+}
+
+/// Whether `c` is one of the standard variants (the catalogue every upload pre-renders).
+pub fn is_standard(c: &Canonical) -> bool {
+    Policy::get()
+        .variants
+        .iter()
+        .any(|v| Target::from(v).canonical() == *c)
 }
 
 /// Error types of originals that no retry will render.

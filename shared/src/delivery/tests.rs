@@ -32,6 +32,7 @@ fn transformer() -> Memory {
         manifest: MemoryManifest::new(),
         policies: MemoryPolicies::new(),
         config: TransformConfig::default(),
+        admission: Admission::default(),
     }
 }
 
@@ -181,6 +182,7 @@ async fn signature_and_referer_are_checked_with_the_tenant_policy() {
             sign: true,
             keys,
             referers: vec!["shop.example".into()],
+            on_demand: OnDemand::Any,
         },
     );
     let unsigned = t.serve(&get("/img/acme/v1/p.png?w=32&fmt=png"), NOW).await;
@@ -435,6 +437,7 @@ async fn a_slow_primary_falls_back_to_the_replica_after_the_timeout() {
             primary_timeout: Duration::from_millis(50),
             ..TransformConfig::default()
         },
+        admission: Admission::default(),
     };
     let started = Instant::now();
     let d = t
@@ -576,6 +579,7 @@ async fn a_render_that_lands_after_a_takedown_is_taken_back_and_answered_404() {
         manifest: manifest.clone(),
         policies: MemoryPolicies::new(),
         config: TransformConfig::default(),
+        admission: Admission::default(),
     };
     let err = t
         .serve(&get("/img/acme/v1/race.png?w=64&fmt=png"), NOW)
@@ -587,4 +591,139 @@ async fn a_render_that_lands_after_a_takedown_is_taken_back_and_answered_404() {
         "left behind: {:?}",
         written.keys()
     );
+}
+
+fn gated(max_renders: usize, budget_mib: u64, wait_ms: u64) -> Memory {
+    Transformer {
+        admission: Admission::new(AdmissionConfig {
+            max_renders,
+            budget_bytes: budget_mib * admission::MIB,
+            wait: Duration::from_millis(wait_ms),
+            retry_after_s: 3,
+        }),
+        ..transformer()
+    }
+}
+
+#[tokio::test]
+async fn a_miss_beyond_the_render_slots_waits_then_is_overloaded_but_stored_hits_are_served() {
+    let t = gated(1, 1024, 100);
+    upload(&t, "acme", "p.png", "s3v1", &png(64, 64)).await;
+    let stored = t
+        .serve(&get("/img/acme/v1/p.png?w=32&fmt=png"), NOW)
+        .await
+        .expect("render");
+    assert!(matches!(stored.source, Source::Rendered { .. }));
+
+    // Every slot busy: a miss waits the configured time, then 503 with Retry-After.
+    let busy = t.admission.slot().await.expect("the only slot");
+    let started = Instant::now();
+    let err = t
+        .serve(&get("/img/acme/v1/p.png?w=48&fmt=png"), NOW)
+        .await
+        .expect_err("no slot");
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert_eq!(err, DeliveryError::Overloaded { retry_after_s: 3 });
+    assert_eq!((err.status(), err.retry_after()), (503, Some(3)));
+    assert_eq!(err.cache_control(), RETRY_CACHE_CONTROL);
+    assert!(t
+        .derived
+        .get("acme/v1/p.png/w48.png", None, 1 << 20)
+        .await
+        .is_err());
+    // A stored derivative needs no slot.
+    let again = t
+        .serve(&get("/img/acme/v1/p.png?w=32&fmt=png"), NOW)
+        .await
+        .expect("stored");
+    assert_eq!(again.source, Source::Stored);
+
+    // Freed while waiting: admitted.
+    let t2 = std::sync::Arc::new(t);
+    let waiter = {
+        let t2 = t2.clone();
+        tokio::spawn(async move {
+            t2.serve(&get("/img/acme/v1/p.png?w=48&fmt=png"), NOW)
+                .await
+                .map(|d| d.source)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    drop(busy);
+    assert!(matches!(
+        waiter.await.expect("join"),
+        Ok(Source::Rendered { .. })
+    ));
+    assert_eq!(t2.admission.running(), 0);
+    assert_eq!(t2.admission.available_bytes(), 1024 * admission::MIB);
+}
+
+#[tokio::test]
+async fn a_render_over_the_memory_budget_waits_for_the_budget_then_runs_alone() {
+    // A 2000 x 2000 PNG to w=640 needs ~40 MiB by the estimate: over a 16 MiB budget.
+    let t = gated(4, 16, 150);
+    upload(&t, "acme", "p.png", "s3v1", &png(2000, 2000)).await;
+    let held = t.admission.slot().await.expect("slot");
+    let held = held.reserve(admission::MIB).await.expect("1 MiB");
+    let err = t
+        .serve(&get("/img/acme/v1/p.png?w=640&fmt=png"), NOW)
+        .await
+        .expect_err("budget in use");
+    assert_eq!(err.status(), 503);
+    drop(held);
+    let d = t
+        .serve(&get("/img/acme/v1/p.png?w=640&fmt=png"), NOW)
+        .await
+        .expect("alone");
+    assert!(matches!(d.source, Source::Rendered { .. }));
+}
+
+#[tokio::test]
+async fn the_catalogue_policy_renders_only_standard_variants_and_rates_count_renders_only() {
+    let t = transformer();
+    upload(&t, "acme", "p.png", "s3v1", &png(64, 64)).await;
+    let policy = |on_demand| TenantPolicy {
+        on_demand,
+        ..TenantPolicy::default()
+    };
+    t.policies.set("acme", policy(OnDemand::Catalogue));
+    let other = t.serve(&get("/img/acme/v1/p.png?w=48&fmt=png"), NOW).await;
+    assert_eq!(other, Err(DeliveryError::NotFound));
+    let v = &Policy::get().variants[0];
+    let c = Target::from(v).canonical();
+    assert!(is_standard(&c));
+    let uri = format!("/img/acme/v1/p.png?{}", c.query());
+    let std_variant = t.serve(&get(&uri), NOW).await.expect("standard variant");
+    assert!(matches!(std_variant.source, Source::Rendered { .. }));
+    let written = t
+        .derived
+        .object(&std_variant.derived_key)
+        .and_then(|o| o.opts)
+        .expect("put");
+    assert!(!written.on_demand, "standard variants never expire");
+
+    let two = std::num::NonZeroU32::new(2).expect("2");
+    t.policies.set("acme", policy(OnDemand::RatePerMinute(two)));
+    for w in [16, 32] {
+        let d = t
+            .serve(&get(&format!("/img/acme/v1/p.png?w={w}&fmt=png")), NOW)
+            .await
+            .expect("within the rate");
+        assert!(
+            t.derived
+                .object(&d.derived_key)
+                .and_then(|o| o.opts)
+                .expect("put")
+                .on_demand
+        );
+    }
+    let err = t
+        .serve(&get("/img/acme/v1/p.png?w=48&fmt=png"), NOW)
+        .await
+        .expect_err("rate used up");
+    assert_eq!(err.status(), 429);
+    assert!(err.retry_after().is_some_and(|s| (1..=30).contains(&s)));
+    // Stored derivatives are never refused by the policy.
+    let hit = t.serve(&get("/img/acme/v1/p.png?w=16&fmt=png"), NOW).await;
+    assert_eq!(hit.map(|d| d.source), Ok(Source::Stored));
 }

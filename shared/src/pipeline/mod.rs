@@ -477,6 +477,7 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
                 content_type,
                 cache_control: DERIVATIVE_CACHE_CONTROL.to_string(),
                 cache_tag: Some(tag.clone()),
+                on_demand: false,
             };
             puts.push(async move { self.derived.put(&object_key, out.bytes, &opts).await });
         }

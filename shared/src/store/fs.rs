@@ -221,6 +221,7 @@ mod tests {
             content_type: "image/webp".into(),
             cache_control: "public".into(),
             cache_tag: None,
+            on_demand: false,
         }
     }
 

@@ -44,7 +44,17 @@ pub struct PutOptions {
     pub cache_control: String,
     /// Cache tag (`x-amz-meta-cache-tag`), e.g. `asset:acme/photos/beach.jpg`.
     pub cache_tag: Option<String>,
+    /// An on-demand derivative (not a standard variant): the S3 adapter tags it
+    /// [`ON_DEMAND_TAG_KEY`]`=`[`ON_DEMAND_TAG_VALUE`] so the derived bucket's lifecycle rule
+    /// expires it; other stores ignore the flag. Standard variants are never marked.
+    pub on_demand: bool,
 }
+
+/// S3 object tag key marking an on-demand derivative (template.yaml's lifecycle rule filter).
+pub const ON_DEMAND_TAG_KEY: &str = "pixelfront-on-demand";
+
+/// S3 object tag value marking an on-demand derivative.
+pub const ON_DEMAND_TAG_VALUE: &str = "1";
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -36,6 +36,17 @@ pub fn client_in(
     Client::from_conf(conf.build())
 }
 
+/// The `x-amz-tagging` value (URL-encoded query form) of an on-demand derivative:
+/// [`super::ON_DEMAND_TAG_KEY`]`=`[`super::ON_DEMAND_TAG_VALUE`], the tag the derived bucket's
+/// lifecycle rule expires (template.yaml, `OnDemandExpirationDays`).
+pub fn on_demand_tagging() -> String {
+    format!(
+        "{}={}",
+        super::ON_DEMAND_TAG_KEY,
+        super::ON_DEMAND_TAG_VALUE
+    )
+}
+
 /// An S3 bucket as an object store.
 #[derive(Debug, Clone)]
 pub struct S3Objects {
@@ -137,6 +148,10 @@ impl ObjectStore for S3Objects {
             .cache_control(&opts.cache_control);
         if let Some(tag) = &opts.cache_tag {
             req = req.metadata("cache-tag", tag);
+        }
+        if opts.on_demand {
+            // Needs s3:PutObjectTagging besides s3:PutObject (template.yaml).
+            req = req.tagging(on_demand_tagging());
         }
         req.send().await.map_err(|e| map_err(&what, e))?;
         Ok(())
