@@ -236,7 +236,7 @@ fn apply(verb: Verb, map: &mut tenants::TenantMap) -> Result<Option<String>, Fai
             Some(format!("{tenant}: referer {host} removed"))
         }
         Verb::OnDemand { tenant, policy } => {
-            let mut p = entry(&mut map, &tenant)?;
+            let mut p = entry(map, &tenant)?;
             p.on_demand = parse_on_demand(&policy)?;
             map.insert(tenant.clone(), p);
             Some(format!("{tenant}: on-demand {policy}"))

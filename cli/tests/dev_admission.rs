@@ -189,7 +189,7 @@ mod admission {
             ("acme/v1/big.png", 40),
             ("acme/v1/big.png", 200),
         ] {
-            let answers = burst(&server, asset, &queries(skip, n));
+            let answers = burst(server, asset, &queries(skip, n));
             skip += n;
             assert!(
                 !killed.load(Ordering::Relaxed),

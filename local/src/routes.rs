@@ -115,17 +115,17 @@ pub fn unauthorized() -> Response {
 }
 
 impl App {
-    /// The request's credential; a wrong token counts against the client (`Err`: 429 for any
-    /// token while the client is locked out, before the token is even compared, so a 429 says
-    /// nothing of a guess).
-    fn admin_credential(&self, headers: &HeaderMap, ip: IpAddr) -> Result<Credential, Response> {
+    /// The request's credential; a wrong token counts against the client (`Err`: how long the
+    /// client stays locked out, answered 429 for any token before the token is even compared,
+    /// so a 429 says nothing of a guess).
+    fn admin_credential(&self, headers: &HeaderMap, ip: IpAddr) -> Result<Credential, Duration> {
         let c = credential(headers, &self.stack.admin_token);
         if c == Credential::Absent {
             return Ok(c);
         }
         let now = std::time::Instant::now();
         if let Some(wait) = self.admin_guard.locked(ip, now) {
-            return Err(too_many("too many wrong admin tokens", wait));
+            return Err(wait);
         }
         match c {
             Credential::Wrong => {
@@ -162,7 +162,7 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     let is_admin = !is_image
         && match app.admin_credential(&parts.headers, ip) {
             Ok(c) => c == Credential::Admin,
-            Err(resp) => return resp,
+            Err(wait) => return too_many("too many wrong admin tokens", wait),
         };
     // The operator's own calls (uploads, polling a manifest or a backfill) are not counted.
     if !is_admin && !is_image {

@@ -173,6 +173,9 @@ pub struct RateExceeded {
     pub retry_after_s: u32,
 }
 
+/// Each tenant's on-demand rate limiter, with the rate (renders per minute) it was built for.
+type TenantRates = HashMap<String, (NonZeroU32, Arc<DefaultDirectRateLimiter>)>;
+
 /// The render gate: slots, memory budget and per-tenant rates. Cheap to clone (shared state).
 #[derive(Clone)]
 pub struct Admission {
@@ -180,7 +183,7 @@ pub struct Admission {
     slots: Arc<Semaphore>,
     budget: Arc<Semaphore>,
     budget_mib: u32,
-    rates: Arc<Mutex<HashMap<String, (NonZeroU32, Arc<DefaultDirectRateLimiter>)>>>,
+    rates: Arc<Mutex<TenantRates>>,
 }
 
 impl std::fmt::Debug for Admission {
