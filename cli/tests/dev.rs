@@ -45,7 +45,7 @@ fn upload_render_serve_cache_conditional_and_rejects() {
         (Some(160), Some(160))
     );
     assert!(data
-        .join("derived/acme/v1/photos/a.png/w640-q80.webp")
+        .join("derived/acme/v1/photos/a.png/w640-q80.webp@")
         .is_file());
 
     // A standard variant: the stored derivative, then the cache.
@@ -91,14 +91,14 @@ fn upload_render_serve_cache_conditional_and_rejects() {
         (200, "image/avif")
     );
     assert!(data
-        .join("derived/acme/v1/photos/a.png/w320-q60.avif")
+        .join("derived/acme/v1/photos/a.png/w320-q60.avif@")
         .is_file());
     let odd = s.get("/img/acme/v1/photos/a.png?w=333&h=200&fmt=png");
     assert_eq!(odd.status, 200);
     let img = image::load_from_memory(&odd.body).expect("png");
     assert_eq!((img.width(), img.height()), (480, 240));
     assert!(data
-        .join("derived/acme/v1/photos/a.png/w480-h240.png")
+        .join("derived/acme/v1/photos/a.png/w480-h240.png@")
         .is_file());
 
     for (target, status, reason) in [

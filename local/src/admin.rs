@@ -87,11 +87,13 @@ pub fn public_error(error_type: &str, error: &str) -> String {
 }
 
 /// The HTTP status of a removal error: 400 for a malformed request, 404 when nothing matches,
+/// 409 for a request id that already names another request (other assets or another action),
 /// 503 for a store that failed (its detail logged, not answered).
 fn removal_error(e: &RemovalError) -> Response {
     match e {
         RemovalError::InvalidRequest(_) => text(400, e.to_string()),
         RemovalError::NotFound(_) => text(404, e.to_string()),
+        RemovalError::Conflict(_) => text(409, e.to_string()),
         _ => unavailable("storage", e),
     }
 }
@@ -129,7 +131,8 @@ impl App {
     /// workflow's input plus a `request_id` (`{request_id, tenant, key | keys | prefix, reason,
     /// requester}`); `path_asset`, from `/takedown/{tenant}/{key}`, names the one asset
     /// instead. Runs every step in-process and answers the request summary; a repeated
-    /// request id changes nothing and answers the first summary.
+    /// request id changes nothing and answers the first summary, unless it named other assets
+    /// or the other action (`409`).
     pub async fn remove(&self, body: Body, path_asset: Option<&str>, action: &str) -> Response {
         let body = match self.read_body(body, MAX_REQUEST_BYTES).await {
             Ok(body) => body,

@@ -130,8 +130,10 @@ impl App {
     async fn backfill_one(&self, asset: &AssetId, version: u32) {
         let result = self.stack.pipeline.backfill(asset, version).await;
         if matches!(result, Ok(ref r) if r.outcome == BackfillOutcome::Rendered) {
+            // Exactly this version's derivatives, not those of a key `{key}/...`.
+            let prefix = format!("{}/", asset.version_prefix(version));
             self.cache
-                .purge_prefix(&format!("{}/", asset.version_prefix(version)))
+                .purge_where(|k| crate::cdn::directly_under(k, &prefix))
                 .await;
         }
         let mut state = self.backfills.state();

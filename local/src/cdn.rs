@@ -1,7 +1,9 @@
 //! The local stack's CDN port of the takedown steps: the in-process image cache. An
-//! invalidation of the takedown plan (an asset's cache tag `#asset:{tenant}/{key}`, or a
-//! version's wildcard path `/{tenant}/v{N}/{key}/*`) drops the matching cached answers at once,
-//! so it is complete as soon as it is created.
+//! invalidation of the takedown plan (an asset's cache tag `#asset:{tenant}/{key}`, or the
+//! exact path `/{tenant}/v{N}/{key}/{derivative}` of one derivative) drops the matching cached
+//! answers at once, so it is complete as soon as it is created. Every item is exact: the tag
+//! of `K` never matches `K/x`'s derivatives, and a wildcard `/{tenant}/v{N}/{key}/*` (not in
+//! today's plans) drops only the entries directly under it, never `{key}/x/...`.
 
 use crate::cache::Cache;
 use pixelfront_shared::removal::{Cdn, CdnError, Invalidation};
@@ -11,6 +13,14 @@ use pixelfront_shared::removal::{Cdn, CdnError, Invalidation};
 pub struct LocalCdn<'a> {
     /// The cache purged.
     pub cache: &'a Cache,
+}
+
+/// Whether `derived_key` lies directly under `prefix` (ending in `/`): one of the
+/// derivatives `{prefix}{derivative}`, never a longer key's `{prefix}x/{derivative}`.
+pub fn directly_under(derived_key: &str, prefix: &str) -> bool {
+    derived_key
+        .strip_prefix(prefix)
+        .is_some_and(|d| !d.is_empty() && !d.contains('/'))
 }
 
 /// Whether the cached derived key `{tenant}/v{N}/{key}/{derivative}` belongs to the asset of
@@ -43,11 +53,19 @@ impl LocalCdn<'_> {
         if let Some(tag) = item.strip_prefix('#') {
             return Ok(self.cache.purge_where(|k| tagged(k, tag)).await);
         }
-        match item.strip_prefix('/').and_then(|p| p.strip_suffix('*')) {
-            Some(prefix) if prefix.ends_with('/') => Ok(self.cache.purge_prefix(prefix).await),
-            _ => Err(CdnError::Denied(format!(
-                "{item:?} is neither a cache tag nor a wildcard path"
+        let Some(path) = item.strip_prefix('/') else {
+            return Err(CdnError::Denied(format!(
+                "{item:?} is neither a cache tag nor a path"
+            )));
+        };
+        match path.strip_suffix('*') {
+            Some(prefix) if prefix.ends_with('/') => {
+                Ok(self.cache.purge_where(|k| directly_under(k, prefix)).await)
+            }
+            Some(_) => Err(CdnError::Denied(format!(
+                "{item:?}: a wildcard must follow a `/`"
             ))),
+            None => Ok(self.cache.purge_where(|k| k == path).await),
         }
     }
 }
@@ -144,8 +162,46 @@ mod tests {
         assert!(!has(&cache, "acme/v1/cat.jpg.bak/w320.webp").await);
         assert!(has(&cache, "acme/v1/cat.jpg/x/w320.webp").await);
         assert!(cdn
-            .invalidate("r", &["/acme/v1/x".to_string()])
+            .invalidate("r", &["/acme/v1/x*".to_string()])
             .await
             .is_err());
+        assert!(cdn
+            .invalidate("r", &["acme/v1/x".to_string()])
+            .await
+            .is_err());
+    }
+
+    /// A wildcard or an exact path under `K` never reaches `K/x` or `K/w640-q80.webp`.
+    #[tokio::test]
+    async fn paths_and_wildcards_stop_at_the_next_segment() {
+        let cache = Cache::new(1 << 20);
+        let keys = [
+            "acme/v1/K/w640-q80.webp",
+            "acme/v1/K/w320-q80.webp",
+            "acme/v1/K/x/w640-q80.webp",
+            "acme/v1/K/w640-q80.webp/w640-q80.webp",
+        ];
+        for key in keys {
+            cached(&cache, key).await;
+        }
+        let cdn = LocalCdn { cache: &cache };
+        cdn.invalidate("r-0", &["/acme/v1/K/w640-q80.webp".to_string()])
+            .await
+            .expect("path");
+        let kept: Vec<bool> = futures_kept(&cache, &keys).await;
+        assert_eq!(kept, vec![false, true, true, true]);
+        cdn.invalidate("r-1", &["/acme/v1/K/*".to_string()])
+            .await
+            .expect("wildcard");
+        let kept: Vec<bool> = futures_kept(&cache, &keys).await;
+        assert_eq!(kept, vec![false, false, true, true]);
+    }
+
+    async fn futures_kept(cache: &Cache, keys: &[&str]) -> Vec<bool> {
+        let mut out = Vec::new();
+        for key in keys {
+            out.push(has(cache, key).await);
+        }
+        out
     }
 }

@@ -94,7 +94,8 @@ impl App {
         let version_id = self
             .stack
             .originals
-            .put_version(&object_key, body)
+            .put_version(&object_key, body.to_vec())
+            .await
             .map_err(|e| Refused::Unavailable("storage", e.to_string()))?;
         let source = SourceRef {
             bucket: LOCAL_BUCKET.to_string(),

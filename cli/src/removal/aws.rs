@@ -159,8 +159,9 @@ async fn start(
     }
 }
 
-/// Checks that the existing execution `exec` ran with `input`: a request id reused for other
-/// assets must not pass for their removal.
+/// Checks that the existing execution `exec` removes what `input` removes (the same action,
+/// tenant and keys or prefix; who asked and why may be restated): the same request id for
+/// other assets or the other action is a conflict, never passed off as their removal.
 async fn same_input(client: &Client, exec: &str, name: &str, input: &str) -> Result<(), CliError> {
     let d = client
         .describe_execution()
@@ -168,15 +169,33 @@ async fn same_input(client: &Client, exec: &str, name: &str, input: &str) -> Res
         .send()
         .await
         .map_err(|e| CliError::Aws(aws_error("describing the existing execution", &e)))?;
-    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).ok();
-    let theirs = d.input().and_then(parse);
-    if theirs.is_some() && theirs != parse(input) {
-        return Err(CliError::Rejected(format!(
-            "request id {name} already ran with another input ({}): choose another --request-id",
-            d.input().unwrap_or_default()
-        )));
+    let theirs = d.input().unwrap_or_default();
+    if removes_the_same(theirs, input) {
+        return Ok(());
     }
-    Ok(())
+    Err(CliError::Rejected(format!(
+        "request id conflict: {name} already names another request ({theirs}), not this one \
+         ({input}): choose another --request-id"
+    )))
+}
+
+/// Whether two execution inputs remove the same assets the same way
+/// ([`Validated::fingerprint`](pixelfront_shared::removal::Validated::fingerprint)); inputs
+/// that do not parse are compared as JSON.
+pub fn removes_the_same(theirs: &str, ours: &str) -> bool {
+    let fingerprint = |s: &str| {
+        serde_json::from_str::<RemovalInput>(s)
+            .ok()
+            .and_then(|i| pixelfront_shared::removal::validate(&i).ok())
+            .map(|v| v.fingerprint())
+    };
+    match (fingerprint(theirs), fingerprint(ours)) {
+        (Some(a), Some(b)) => a == b,
+        _ => {
+            let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).ok();
+            parse(theirs).is_some() && parse(theirs) == parse(ours)
+        }
+    }
 }
 
 /// Converts a history event to what the progress reads.
@@ -476,6 +495,22 @@ pub async fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_id_conflicts_when_the_input_removes_something_else() {
+        let k = r#"{"tenant":"acme","key":"a/K","reason":"dmca","requester":"legal@x"}"#;
+        let restated = r#"{"tenant":"acme","key":"a/K","reason":"dmca","requester":"legal (2)"}"#;
+        let other = r#"{"tenant":"acme","key":"a/K/x","reason":"dmca","requester":"legal@x"}"#;
+        let erase = r#"{"tenant":"acme","key":"a/K","reason":"gdpr","requester":"legal@x"}"#;
+        assert!(removes_the_same(k, k));
+        assert!(removes_the_same(k, restated));
+        assert!(!removes_the_same(k, other));
+        assert!(!removes_the_same(k, erase));
+        // Backfill inputs are not removal requests: compared as JSON.
+        assert!(removes_the_same(r#"{"a": 1}"#, r#"{ "a":1 }"#));
+        assert!(!removes_the_same(r#"{"a": 1}"#, r#"{"a": 2}"#));
+        assert!(!removes_the_same("", ""));
+    }
 
     #[test]
     fn arns() {

@@ -16,7 +16,10 @@
 //!   `#`, so the two kinds of items cannot collide. Lists inside the asset item itself (the
 //!   earlier layout) are still read;
 //! - `pk = "#request/{request_id}"`, `sk = "request"`: the request summary (`record`, JSON),
-//!   written last and only once.
+//!   written last and only once;
+//! - `pk = "#request/{request_id}"`, `sk = "claim"`: what the request removes (`fingerprint`,
+//!   [`super::Validated::fingerprint`]), written by `begin` with a conditional put, so the
+//!   first claim of an id stands and a reuse for another asset or action is a conflict.
 
 use super::{AuditRecord, AuditStore, Deleted, RemovalError, Summary, Target};
 use crate::store::{AssetId, Status};
@@ -167,6 +170,38 @@ pub fn parse_record(item: &Item) -> Result<AuditRecord, RemovalError> {
 }
 
 impl AuditStore for DynamoAudit {
+    async fn claim(&self, request_id: &str, fingerprint: &str) -> Result<String, RemovalError> {
+        let pk = request_pk(request_id);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s("claim"))
+            .item("fingerprint", s(fingerprint))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(fingerprint.to_string()),
+            Err(e) if conditional(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("claim"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .map(|item| get_s(&item, "fingerprint"))
+            .ok_or_else(|| RemovalError::Audit(format!("claim of {request_id} vanished")))
+    }
+
     async fn finished(&self, request_id: &str) -> Result<Option<Summary>, RemovalError> {
         let out = self
             .client

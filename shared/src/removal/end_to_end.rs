@@ -57,7 +57,7 @@ fn write(path: &std::path::Path) {
 
 /// Every key in `bucket`, sorted, once per version.
 async fn keys<B: VersionedStore>(bucket: &B) -> Vec<String> {
-    let all = bucket.list_versions("").await.expect("list");
+    let all = bucket.list_versions("", Listing::Deep).await.expect("list");
     all.into_iter().map(|v| v.key).collect()
 }
 
@@ -183,7 +183,7 @@ async fn takedown_everywhere<M: ManifestStore, A: AuditStore, B: Bucket>(s: &Sta
     let now = clock();
     let summary = s.run("REQ-1", &req, &now).await.expect("takedown");
     assert_eq!(summary.deleted, 3 + 2 + 2);
-    assert_eq!(summary.invalidation_ids.len(), 2);
+    assert_eq!(summary.invalidation_ids.len(), 1);
     assert_eq!(summary.assets, vec!["acme/photos/beach.jpg".to_string()]);
     assert_eq!(
         (summary.started_at.as_str(), summary.finished_at.as_str()),
@@ -203,13 +203,10 @@ async fn takedown_everywhere<M: ManifestStore, A: AuditStore, B: Bucket>(s: &Sta
         assert_eq!(rec.status, Status::TakenDown);
         assert!(rec.variants.is_empty());
     }
+    // One exact tag: no wildcard that would reach `photos/beach.jpg/...` of another key.
     let created = s.cdn.created();
-    assert_eq!(created.len(), 2);
+    assert_eq!(created.len(), 1);
     assert_eq!(created[0].1, vec!["#asset:acme/photos/beach.jpg"]);
-    assert_eq!(
-        created[1].1,
-        vec!["/acme/v1/photos/beach.jpg/*", "/acme/v2/photos/beach.jpg/*"]
-    );
 
     let records = s.audit.records(&beach).await.expect("records");
     assert_eq!(records.len(), 1);
@@ -245,14 +242,14 @@ async fn takedown_everywhere<M: ManifestStore, A: AuditStore, B: Bucket>(s: &Sta
             "acme/v2/photos/beach.jpg/w160.webp"
         ]
     );
-    assert_eq!(r.invalidation_ids, vec!["I0".to_string(), "I1".to_string()]);
+    assert_eq!(r.invalidation_ids, vec!["I0".to_string()]);
 
     // The same request id again: nothing runs, the first summary comes back.
     s.originals
         .add_version("acme/photos/beach.jpg", "V9", false);
     let again = s.run("REQ-1", &req, &now).await.expect("repeat");
     assert_eq!(again, summary);
-    assert_eq!(s.cdn.created().len(), 2);
+    assert_eq!(s.cdn.created().len(), 1);
     assert_eq!(s.audit.records(&beach).await.expect("records").len(), 1);
     assert_eq!(keys(&s.originals).await.len(), 2, "V9 stays");
 }
@@ -315,22 +312,190 @@ async fn version_budget<M: ManifestStore, A: AuditStore, B: Bucket>(s: &Stack<M,
     assert_eq!(keys(&s.originals).await.len(), 1, "nothing deleted");
     assert!(s.audit.records(&old).await.expect("records").is_empty());
 
-    // The asset alone goes through, with every version's wildcard path.
+    // The asset alone goes through; its tag purges every version.
     let one = json!({"tenant": "acme", "key": "avatar.png", "reason": "dmca", "requester": "x"});
     let summary = s.run("R-ONE", &input(one), clock()).await.expect("one");
     assert_eq!(summary.assets, vec!["acme/avatar.png"]);
-    let wildcards: usize = s
-        .cdn
-        .created()
-        .iter()
-        .map(|(_, paths)| paths.iter().filter(|p| p.ends_with('*')).count())
-        .sum();
-    assert_eq!(wildcards, MAX_VERSIONS_PER_REQUEST);
+    let created = s.cdn.created();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].1, vec!["#asset:acme/avatar.png"]);
     assert!(keys(&s.originals).await.is_empty());
     assert_eq!(
         status(&s.manifest, &old, 1000).await,
         Some(Status::TakenDown)
     );
+}
+
+/// `a/K`, `a/K/x` and `a/K/w640-q80.webp`, each with a ready version 1, an original and
+/// derivatives (the last key's name looks like one of `a/K`'s derivatives).
+async fn neighbours<M: ManifestStore, A, B: Bucket>(s: &Stack<M, A, B>) -> [AssetId; 3] {
+    let ids = [asset("a/K"), asset("a/K/x"), asset("a/K/w640-q80.webp")];
+    for id in &ids {
+        ready_version(&s.manifest, id, "V1").await;
+        s.originals.add_version(&id.id(), "V1", false);
+        let replica = s.replica.as_ref().expect("r");
+        replica.add_version(&id.id(), "V1", false);
+        for d in ["w640-q80.webp", "w160.webp"] {
+            s.derived
+                .add_object(&format!("{}/{d}", id.version_prefix(1)));
+        }
+    }
+    ids
+}
+
+const K: &str = r#"{"tenant": "acme", "key": "a/K", "reason": "dmca", "requester": "legal@x"}"#;
+
+/// A takedown of `a/K` removes `a/K`'s objects and nothing of `a/K/x` or `a/K/w640-q80.webp`,
+/// and its audit record lists only `a/K`'s.
+async fn exact_takedown<M: ManifestStore, A: AuditStore, B: Bucket>(s: &Stack<M, A, B>) {
+    let [k, x, lookalike] = neighbours(s).await;
+    let req = input(serde_json::from_str(K).expect("json"));
+    let summary = s.run("R-K", &req, clock()).await.expect("takedown");
+    assert_eq!(summary.assets, vec!["acme/a/K".to_string()]);
+    assert_eq!(summary.deleted, 1 + 1 + 2);
+
+    let others = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&s.originals).await,
+        others(&["acme/a/K/w640-q80.webp", "acme/a/K/x"])
+    );
+    assert_eq!(
+        keys(s.replica.as_ref().expect("r")).await,
+        others(&["acme/a/K/w640-q80.webp", "acme/a/K/x"])
+    );
+    assert_eq!(
+        keys(&s.derived).await,
+        others(&[
+            "acme/v1/a/K/w640-q80.webp/w160.webp",
+            "acme/v1/a/K/w640-q80.webp/w640-q80.webp",
+            "acme/v1/a/K/x/w160.webp",
+            "acme/v1/a/K/x/w640-q80.webp",
+        ])
+    );
+    assert_eq!(status(&s.manifest, &k, 1).await, Some(Status::TakenDown));
+    for other in [&x, &lookalike] {
+        assert_eq!(status(&s.manifest, other, 1).await, Some(Status::Ready));
+        assert!(s.audit.records(other).await.expect("records").is_empty());
+    }
+    let records = s.audit.records(&k).await.expect("records");
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    let listed = |list: &[Deleted]| list.iter().map(|d| d.key.clone()).collect::<Vec<_>>();
+    assert_eq!(listed(&r.deleted_originals), others(&["acme/a/K"]));
+    assert_eq!(listed(&r.deleted_replica), others(&["acme/a/K"]));
+    assert_eq!(
+        listed(&r.deleted_derivatives),
+        others(&["acme/v1/a/K/w160.webp", "acme/v1/a/K/w640-q80.webp"])
+    );
+    // The CDN purge names `a/K` alone: its tag, no wildcard over `a/K/...`.
+    let created = s.cdn.created();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].1, vec!["#asset:acme/a/K"]);
+}
+
+/// A request id names one request: reused for another asset or the other action it is a
+/// conflict that changes nothing; the same request again answers the stored summary.
+async fn reused_request_id<M: ManifestStore, A: AuditStore, B: Bucket>(s: &Stack<M, A, B>) {
+    let [_, x, _] = neighbours(s).await;
+    let first: Value = serde_json::from_str(K).expect("json");
+    let summary = s
+        .run("R-1", &input(first.clone()), clock())
+        .await
+        .expect("first");
+    let other_asset = json!({"tenant": "acme", "key": "a/K/x", "reason": "dmca",
+                             "requester": "legal@x"});
+    let other_action = json!({"tenant": "acme", "key": "a/K", "reason": "gdpr",
+                              "requester": "legal@x"});
+    for (req, what) in [(other_asset, "another asset"), (other_action, "erase")] {
+        let err = s.run("R-1", &input(req), clock()).await.expect_err(what);
+        assert_eq!(err.error_type(), "RequestIdConflict", "{what}: {err}");
+        assert!(err.to_string().contains("new request id"), "{err}");
+    }
+    assert_eq!(status(&s.manifest, &x, 1).await, Some(Status::Ready));
+    assert!(keys(&s.originals).await.contains(&"acme/a/K/x".to_string()));
+    assert!(s.audit.records(&x).await.expect("records").is_empty());
+    // Restating who asked is the same request.
+    let mut same = first;
+    same["requester"] = json!("legal@x (again)");
+    let again = s.run("R-1", &input(same), clock()).await.expect("same");
+    assert_eq!(again, summary);
+    // A conflict found before the first request finished changes nothing either.
+    let both = s
+        .run(
+            "R-2",
+            &input(
+                json!({"tenant": "acme", "keys": ["a/K/x", "a/K"], "reason": "tenant",
+                          "requester": "t"}),
+            ),
+            clock(),
+        )
+        .await
+        .expect("R-2 first");
+    assert_eq!(both.assets.len(), 2);
+    let conflict = s
+        .run(
+            "R-2",
+            &input(json!({"tenant": "acme", "key": "a/K/x", "reason": "tenant",
+                          "requester": "t"})),
+            clock(),
+        )
+        .await
+        .expect_err("fewer keys");
+    assert_eq!(conflict.error_type(), "RequestIdConflict");
+}
+
+/// Six identical requests at once (on a multi-threaded runtime): every one answers the same
+/// summary, which counts every deletion; one audit record lists them all; nothing is left.
+async fn concurrent_identical<M, A, B>(s: Arc<Stack<M, A, B>>)
+where
+    M: ManifestStore + 'static,
+    A: AuditStore + 'static,
+    B: Bucket + 'static,
+{
+    let k = asset("a/K");
+    neighbours(&s).await;
+    for n in 2..=3 {
+        ready_version(&s.manifest, &k, &format!("V{n}")).await;
+        s.originals.add_version(&k.id(), &format!("V{n}"), false);
+        for d in 0..20 {
+            s.derived
+                .add_object(&format!("{}/w{d}-q80.webp", k.version_prefix(n)));
+        }
+    }
+    let req = input(serde_json::from_str(K).expect("json"));
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            let (s, req) = (s.clone(), req.clone());
+            tokio::spawn(async move { s.run("R-SIX", &req, clock()).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for run in runs {
+        answers.push(run.await.expect("task").expect("run"));
+    }
+    let total = 3 + 1 + (2 + 40);
+    for a in &answers {
+        assert_eq!(a, &answers[0]);
+    }
+    assert_eq!(
+        answers[0].deleted, total,
+        "the summary counts every deletion"
+    );
+    let records = s.audit.records(&k).await.expect("records");
+    assert_eq!(records.len(), 1, "one audit record");
+    let r = &records[0];
+    assert_eq!(r.status, "taken_down");
+    assert_eq!(
+        r.deleted_originals.len() + r.deleted_replica.len() + r.deleted_derivatives.len(),
+        total
+    );
+    assert_eq!(r.finished_at.as_ref(), Some(&answers[0].finished_at));
+    assert_eq!(
+        keys(&s.originals).await,
+        vec!["acme/a/K/w640-q80.webp", "acme/a/K/x"]
+    );
+    assert_eq!(keys(&s.derived).await.len(), 4);
+    assert_eq!(s.cdn.created().len(), 1);
 }
 
 /// Runs the state machine's sequence of steps through the task protocol (JSON in, JSON out,
@@ -436,6 +601,24 @@ macro_rules! end_to_end {
             }
 
             #[tokio::test]
+            async fn a_takedown_of_k_leaves_k_slash_x_and_a_derivative_like_key_alone() {
+                let (s, _dir) = $stack();
+                exact_takedown(&s).await;
+            }
+
+            #[tokio::test]
+            async fn a_request_id_reused_for_another_asset_or_action_is_a_conflict() {
+                let (s, _dir) = $stack();
+                reused_request_id(&s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_identical_requests_make_one_record_and_a_complete_removal() {
+                let (s, _dir) = $stack();
+                concurrent_identical(Arc::new(s)).await;
+            }
+
+            #[tokio::test]
             async fn the_task_protocol_leaves_what_run_leaves() {
                 let ((a, _a), (b, _b)) = ($stack(), $stack());
                 the_task_protocol_matches_run(&a, &b).await;
@@ -501,10 +684,10 @@ async fn a_run_waits_for_each_invalidation_and_gives_up_on_a_refusing_cdn() {
     ready_version(&slow.manifest, &beach, "V1").await;
     let req = input(serde_json::from_str(BEACH).expect("json"));
     let summary = slow.run("R-SLOW", &req, clock()).await.expect("run");
-    assert_eq!(summary.invalidation_ids.len(), 2);
+    assert_eq!(summary.invalidation_ids.len(), 1, "the tag batch");
     assert_eq!(
         slow.cdn.checks.load(Ordering::SeqCst),
-        4,
+        2,
         "two checks a batch"
     );
 
@@ -517,7 +700,7 @@ async fn a_run_waits_for_each_invalidation_and_gives_up_on_a_refusing_cdn() {
     assert_eq!(err.error_type(), "TooManyInvalidationsInProgress");
     assert_eq!(s.audit.finished("R-BUSY").await.expect("read"), None);
     assert!(s.run("R-BUSY", &req, clock()).await.is_ok());
-    assert_eq!(s.cdn.created().len(), 2);
+    assert_eq!(s.cdn.created().len(), 1);
 }
 
 /// What a run retries is what the state machine retries, step by step.

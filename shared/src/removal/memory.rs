@@ -46,10 +46,17 @@ impl VersionedStore for MemoryBucket {
         &self.name
     }
 
-    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, StoreError> {
+    async fn list_versions(
+        &self,
+        prefix: &str,
+        listing: Listing,
+    ) -> Result<Vec<ObjectVersion>, StoreError> {
         Ok(locked(&self.versions)
             .iter()
-            .filter(|v| v.key.starts_with(prefix))
+            .filter(|v| match v.key.strip_prefix(prefix) {
+                Some(rest) => listing == Listing::Deep || !rest.contains('/'),
+                None => false,
+            })
             .cloned()
             .collect())
     }
@@ -119,6 +126,7 @@ impl Cdn for MemoryCdn {
 /// Audit records in maps.
 #[derive(Debug, Default)]
 pub struct MemoryAudit {
+    claims: Mutex<BTreeMap<String, String>>,
     records: Mutex<BTreeMap<(String, String), AuditRecord>>,
     finished: Mutex<BTreeMap<String, Summary>>,
 }
@@ -131,6 +139,13 @@ impl MemoryAudit {
 }
 
 impl AuditStore for MemoryAudit {
+    async fn claim(&self, request_id: &str, fingerprint: &str) -> Result<String, RemovalError> {
+        Ok(locked(&self.claims)
+            .entry(request_id.to_string())
+            .or_insert_with(|| fingerprint.to_string())
+            .clone())
+    }
+
     async fn finished(&self, request_id: &str) -> Result<Option<Summary>, RemovalError> {
         Ok(locked(&self.finished).get(request_id).cloned())
     }

@@ -4,14 +4,19 @@
 //! A request names a tenant and one key, a list of keys, or a key prefix (a manifest query).
 //! The steps, each idempotent so that a retried or repeated step changes nothing twice:
 //!
-//! 1. [`begin`]: validate, answer `already_done` when the request id has a finished audit
-//!    record, mark every version of every asset removed in the manifest (from here on nothing
-//!    of it is served or rendered), open one audit item per asset;
+//! 1. [`begin`]: validate, claim the request id for this request (the same id for another
+//!    asset or action is a [`RemovalError::Conflict`]), answer `already_done` when the request
+//!    id has a finished audit record, mark every version of every asset removed in the manifest
+//!    (from here on nothing of it is served or rendered), open one audit item per asset;
 //! 2. [`purge`]: per asset and bucket (originals, replica, derived), list every S3 version and
-//!    delete marker, record them in the audit item, delete them, and check that nothing is left;
-//! 3. [`plan`]: the CDN invalidations, one cache tag per asset plus wildcard paths per version,
-//!    in batches that stay inside CloudFront's in-flight limits ([`MAX_WILDCARDS_PER_BATCH`],
-//!    [`MAX_PATHS_PER_BATCH`], at the state machine's concurrency of [`INVALIDATION_CONCURRENCY`]);
+//!    delete marker of exactly that asset (a delimited listing: the key `K` never reaches the
+//!    objects of `K/x`), record them in the audit item, delete them, and check that nothing is
+//!    left;
+//! 3. [`plan`]: the CDN invalidations, one cache tag per asset, and for an asset whose tag
+//!    CloudFront cannot take the exact path of each derivative the purge removed
+//!    ([`fallback_paths`]), in batches that stay inside CloudFront's in-flight limits
+//!    ([`MAX_PATHS_PER_BATCH`], at the state machine's concurrency of
+//!    [`INVALIDATION_CONCURRENCY`]);
 //! 4. [`invalidate`]: one `CreateInvalidation` per batch; `TooManyInvalidationsInProgress` and
 //!    throttling are typed errors the state machine retries, so no purge is dropped;
 //! 5. [`finish`]: set the final status again, close every audit item with the end time and
@@ -36,16 +41,12 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-/// Wildcard paths per invalidation batch. With [`INVALIDATION_CONCURRENCY`] batches in flight
-/// at most 14 wildcards are in progress, under CloudFront's 15 per distribution.
-pub const MAX_WILDCARDS_PER_BATCH: usize = 7;
 /// Paths (cache tags count as paths here, conservatively) per invalidation batch: two batches
 /// in flight stay under CloudFront's 3,000 in-progress paths.
 pub const MAX_PATHS_PER_BATCH: usize = 1400;
 /// How many invalidation batches the state machine runs at once (its Map `MaxConcurrency`).
 pub const INVALIDATION_CONCURRENCY: usize = 2;
 // CloudFront's in-progress limits per distribution: 15 wildcard paths, 3,000 paths.
-const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_WILDCARDS_PER_BATCH <= 15);
 const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_PATHS_PER_BATCH <= 3000);
 
 /// Most assets one request may cover; larger lists are split into several requests by the CLI
@@ -59,15 +60,15 @@ pub const MAX_ASSETS_PER_REQUEST: usize = 500;
 /// the 256 KB state payload. The CLI splits longer lists ([`request_chunks`]).
 pub const MAX_ASSET_BYTES_PER_REQUEST: usize = 64 * 1024;
 
-/// Most manifest versions a request of several assets may cover. Each version is one wildcard
-/// path, so this bounds the invalidation batches (1,000 / [`MAX_WILDCARDS_PER_BATCH`] = 143)
-/// and with them the execution's history. A request for a single asset is never refused for
-/// its versions: an asset must always be removable.
+/// Most manifest versions a request of several assets may cover: each version is a listing of
+/// the derived bucket and a few audit writes, so this bounds the work and the execution's
+/// history. A request for a single asset is never refused for its versions: an asset must
+/// always be removable.
 pub const MAX_VERSIONS_PER_REQUEST: usize = 1000;
 
 /// CloudFront's longest cache tag, characters. A longer `asset:{tenant}/{key}` (keys may be
-/// 512 bytes) is never indexed by CloudFront, so it is not sent as a tag item; the asset's
-/// wildcard paths purge it.
+/// 512 bytes) is never indexed by CloudFront, so it is not sent as a tag item; the exact paths
+/// of the asset's derivatives purge it ([`fallback_paths`]).
 pub const MAX_TAG_CHARS: usize = 256;
 
 /// Why a removal step failed. [`RemovalError::error_type`] is the Lambda `errorType` the state
@@ -95,6 +96,10 @@ pub enum RemovalError {
     /// Objects were still listed after their deletion (e.g. a concurrent upload): retried.
     #[error("{0} object version(s) remain after the purge of {1}")]
     PurgeIncomplete(usize, String),
+    /// The request id already names another request (other assets or another action): nothing
+    /// was changed. Permanent: use a new request id.
+    #[error("request id conflict: {0}")]
+    Conflict(String),
 }
 
 impl RemovalError {
@@ -112,6 +117,7 @@ impl RemovalError {
             RemovalError::Cdn(CdnError::Unavailable(_)) => "CdnUnavailable",
             RemovalError::Audit(_) => "AuditUnavailable",
             RemovalError::PurgeIncomplete(..) => "PurgeIncomplete",
+            RemovalError::Conflict(_) => "RequestIdConflict",
         }
     }
 }
@@ -296,7 +302,8 @@ pub struct Purged {
 pub enum BatchKind {
     /// Cache tags `#asset:{tenant}/{key}` (the distribution's `CacheTagConfig`).
     Tags,
-    /// Wildcard paths `/{tenant}/v{N}/{key}/*`, the fallback.
+    /// Exact derivative paths `/{tenant}/v{N}/{key}/{derivative}`, the fallback for an asset
+    /// whose tag CloudFront cannot take.
     Paths,
 }
 
@@ -419,15 +426,27 @@ pub struct AuditRecord {
     pub invalidation_ids: Vec<String>,
 }
 
+/// How far a listing reaches below its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Every key that starts with the prefix (S3 without a delimiter).
+    Deep,
+    /// Only the keys with no `/` after the prefix (S3 with the delimiter `/`): the derivatives
+    /// listed under `{tenant}/v{N}/K/` are `K`'s, never those of `K/x`.
+    Delimited,
+}
+
 /// A bucket whose object versions can be listed and deleted (S3 with versioning).
 pub trait VersionedStore: Send + Sync {
     /// The bucket's name, for the audit record.
     fn bucket_name(&self) -> &str;
 
-    /// Every version and delete marker whose key starts with `prefix`.
+    /// Every version and delete marker whose key starts with `prefix`, as deep as `listing`
+    /// says.
     fn list_versions(
         &self,
         prefix: &str,
+        listing: Listing,
     ) -> impl Future<Output = Result<Vec<ObjectVersion>, StoreError>> + Send;
 
     /// Deletes one version (or delete marker) for good; deleting what is gone succeeds.
@@ -454,6 +473,16 @@ pub trait Cdn: Send + Sync {
 
 /// Where audit records live (a DynamoDB table on AWS).
 pub trait AuditStore: Send + Sync {
+    /// Claims `request_id` for the request `fingerprint` ([`Validated::fingerprint`]) unless
+    /// it is claimed already, atomically (of concurrent claims exactly one is stored), and
+    /// returns the stored fingerprint: `fingerprint` itself when the id is new or names the
+    /// same request.
+    fn claim(
+        &self,
+        request_id: &str,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<String, RemovalError>> + Send;
+
     /// The summary of request `request_id` if it finished.
     fn finished(
         &self,
@@ -505,8 +534,9 @@ impl<T: VersionedStore> VersionedStore for Arc<T> {
     fn list_versions(
         &self,
         prefix: &str,
+        listing: Listing,
     ) -> impl Future<Output = Result<Vec<ObjectVersion>, StoreError>> + Send {
-        (**self).list_versions(prefix)
+        (**self).list_versions(prefix, listing)
     }
 
     fn delete_version(
@@ -536,6 +566,14 @@ impl<T: Cdn> Cdn for Arc<T> {
 }
 
 impl<T: AuditStore> AuditStore for Arc<T> {
+    fn claim(
+        &self,
+        request_id: &str,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<String, RemovalError>> + Send {
+        (**self).claim(request_id, fingerprint)
+    }
+
     fn finished(
         &self,
         request_id: &str,
@@ -606,6 +644,41 @@ pub struct Validated {
     pub keys: Vec<String>,
     /// The prefix of a manifest query.
     pub prefix: Option<String>,
+}
+
+impl Validated {
+    /// What the request removes, as the request id's claim stores it: the action, the tenant
+    /// and the sorted keys or the prefix, as JSON (who asked and why may be restated).
+    pub fn fingerprint(&self) -> String {
+        serde_json::json!({
+            "action": action_name(self.action),
+            "tenant": self.tenant,
+            "keys": self.keys,
+            "prefix": self.prefix,
+        })
+        .to_string()
+    }
+}
+
+/// The conflict of a request id claimed by `stored` for a request `fingerprint`.
+fn conflict(request_id: &str, stored: &str, fingerprint: &str) -> RemovalError {
+    let short = |s: &str| -> String {
+        let mut end = s.len().min(300);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end < s.len() {
+            format!("{}…", &s[..end])
+        } else {
+            s.to_string()
+        }
+    };
+    RemovalError::Conflict(format!(
+        "request id {request_id} already names another request ({}), not this one ({}): \
+         use a new request id",
+        short(stored),
+        short(fingerprint)
+    ))
 }
 
 /// Checks a request; the error says what is wrong, in one line.
@@ -760,6 +833,11 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
         already_done: false,
         assets: Vec::new(),
     };
+    let fingerprint = v.fingerprint();
+    let stored = audit.claim(request_id, &fingerprint).await?;
+    if stored != fingerprint {
+        return Err(conflict(request_id, &stored, &fingerprint));
+    }
     if let Some(done) = audit.finished(request_id).await? {
         begun.already_done = true;
         begun.started_at = done.started_at;
@@ -815,8 +893,8 @@ pub async fn begin<M: ManifestStore, A: AuditStore>(
     let keys: Vec<String> = latest.into_iter().map(|(k, _)| k).collect();
     if keys.len() > 1 && versions > MAX_VERSIONS_PER_REQUEST {
         return Err(RemovalError::InvalidRequest(format!(
-            "the {} assets have {versions} versions, over {MAX_VERSIONS_PER_REQUEST} per request \
-             (one wildcard invalidation each): split the list",
+            "the {} assets have {versions} versions, over {MAX_VERSIONS_PER_REQUEST} per request: \
+             split the list",
             keys.len()
         )));
     }
@@ -896,7 +974,10 @@ pub fn reason_name(r: Reason) -> &'static str {
 
 /// Step 2: deletes every version and delete marker of the asset in one bucket (`store` is
 /// `None` for an unconfigured replica), recording each in the audit item before deleting it,
-/// then lists again to prove nothing is left.
+/// then lists again to prove nothing is left. Exact: the original is the key itself (not
+/// `{key}.bak`, not `{key}/x`), the derivatives of version N are the objects directly under
+/// `{tenant}/v{N}/{key}/` (derivative names never contain `/`), both listed with the
+/// delimiter `/`.
 pub async fn purge<S: VersionedStore, A: AuditStore>(
     store: Option<&S>,
     audit: &A,
@@ -923,8 +1004,8 @@ pub async fn purge<S: VersionedStore, A: AuditStore>(
     };
     let exact = matches!(target, Target::Originals | Target::Replica);
     let list = |prefix: String| async move {
-        let mut found = store.list_versions(&prefix).await?;
-        // The originals' listing by prefix also returns longer keys (`a.jpg` and `a.jpg.bak`).
+        let mut found = store.list_versions(&prefix, Listing::Delimited).await?;
+        // The originals' listing by prefix also returns longer keys (`a.jpg.bak`).
         if exact {
             found.retain(|v| v.key == prefix);
         }
@@ -972,39 +1053,74 @@ pub fn tag_path(asset: &AssetId) -> String {
     format!("#{}", asset.cache_tag())
 }
 
-/// The wildcard path of one version's derivatives, as the cache key sees it (the
-/// viewer-request function rewrites the URI to the derivative key): `/{tenant}/v{N}/{key}/*`.
-pub fn wildcard_path(asset: &AssetId, version: u32) -> String {
-    format!("/{}/*", asset.version_prefix(version))
+/// Whether CloudFront takes the asset's cache tag (at most [`MAX_TAG_CHARS`] characters).
+pub fn taggable(asset: &AssetId) -> bool {
+    asset.cache_tag().chars().count() <= MAX_TAG_CHARS
 }
 
-/// Step 3: the invalidation batches of a request: every asset's tag (tag batches of at most
-/// [`MAX_PATHS_PER_BATCH`]; a tag over [`MAX_TAG_CHARS`] is left to the wildcard paths) and
-/// every version's wildcard path (batches of at most [`MAX_WILDCARDS_PER_BATCH`]). Caller
-/// references are `{request_id}-{index}`. Deterministic: the same request and assets always
-/// give the same batches, which is what lets `invalidate` rebuild one from its index.
-pub fn plan(request_id: &str, assets: &[AssetVersions]) -> Vec<Batch> {
+/// The invalidation path of a derived object key, as the cache key sees it (the
+/// viewer-request function rewrites the URI to the derivative key): `/{key}`, each byte
+/// outside `[A-Za-z0-9._~/-]` percent-encoded (such keys are never served, so never cached,
+/// but the path must still be valid).
+pub fn derivative_path(derived_key: &str) -> String {
+    let mut out = String::with_capacity(derived_key.len() + 1);
+    out.push('/');
+    for b in derived_key.bytes() {
+        if b.is_ascii_alphanumeric() || b"._~/-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The fallback of the CDN purge: for each asset whose tag CloudFront cannot take, the exact
+/// path of every derivative this request's purge removed (from the asset's audit record),
+/// sorted and deduplicated. Empty (and no read) when every tag fits. Read after the purge
+/// finished, it gives the same paths every time, so `invalidate` can rebuild a batch.
+pub async fn fallback_paths<A: AuditStore>(
+    audit: &A,
+    request_id: &str,
+    assets: &[AssetVersions],
+) -> Result<Vec<String>, RemovalError> {
+    let mut paths = Vec::new();
+    for a in assets {
+        let id = a.asset();
+        if taggable(&id) {
+            continue;
+        }
+        for record in audit.records(&id).await? {
+            if record.request_id == request_id {
+                paths.extend(
+                    record
+                        .deleted_derivatives
+                        .iter()
+                        .map(|d| derivative_path(&d.key)),
+                );
+            }
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
+/// Step 3: the invalidation batches of a request: every asset's tag that CloudFront takes,
+/// then the exact `paths` of [`fallback_paths`], in batches of at most
+/// [`MAX_PATHS_PER_BATCH`] items. Caller references are `{request_id}-{index}`.
+/// Deterministic: the same request, assets and paths always give the same batches, which is
+/// what lets `invalidate` rebuild one from its index.
+pub fn plan(request_id: &str, assets: &[AssetVersions], paths: &[String]) -> Vec<Batch> {
     let tags: Vec<String> = assets
         .iter()
-        .map(|a| tag_path(&a.asset()))
-        .filter(|item| item.chars().count() <= 1 + MAX_TAG_CHARS)
-        .collect();
-    let wildcards: Vec<String> = assets
-        .iter()
-        .flat_map(|a| {
-            let id = a.asset();
-            a.versions
-                .iter()
-                .map(move |&n| wildcard_path(&id, n))
-                .collect::<Vec<_>>()
-        })
+        .map(AssetVersions::asset)
+        .filter(taggable)
+        .map(|id| tag_path(&id))
         .collect();
     let mut batches = Vec::new();
-    for (kind, items, size) in [
-        (BatchKind::Tags, tags, MAX_PATHS_PER_BATCH),
-        (BatchKind::Paths, wildcards, MAX_WILDCARDS_PER_BATCH),
-    ] {
-        for chunk in items.chunks(size) {
+    for (kind, items) in [(BatchKind::Tags, &tags[..]), (BatchKind::Paths, paths)] {
+        for chunk in items.chunks(MAX_PATHS_PER_BATCH) {
             batches.push(Batch {
                 caller_reference: format!("{request_id}-{}", batches.len()),
                 kind,
@@ -1016,8 +1132,8 @@ pub fn plan(request_id: &str, assets: &[AssetVersions]) -> Vec<Batch> {
 }
 
 /// Step 3 as the state carries it: one [`BatchRef`] per batch of [`plan`].
-pub fn plan_refs(request_id: &str, assets: &[AssetVersions]) -> Vec<BatchRef> {
-    plan(request_id, assets)
+pub fn plan_refs(request_id: &str, assets: &[AssetVersions], paths: &[String]) -> Vec<BatchRef> {
+    plan(request_id, assets, paths)
         .iter()
         .enumerate()
         .map(BatchRef::from)
@@ -1029,9 +1145,10 @@ pub async fn invalidate<C: Cdn>(
     cdn: &C,
     request_id: &str,
     assets: &[AssetVersions],
+    paths: &[String],
     index: usize,
 ) -> Result<Invalidation, RemovalError> {
-    let batches = plan(request_id, assets);
+    let batches = plan(request_id, assets, paths);
     let Some(batch) = batches.get(index) else {
         return Err(RemovalError::InvalidRequest(format!(
             "invalidation batch {index} of a plan of {}",

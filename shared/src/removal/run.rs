@@ -9,10 +9,55 @@
 //! here too ([`RETRIED`], [`RETRIED_INVALIDATION`]), a few times with short sleeps
 //! ([`RUN_RETRIES`] and [`RUN_CDN_RETRIES`] from [`RUN_FIRST_DELAY`] doubling up to
 //! [`RUN_MAX_DELAY`]); any other error ends the run, as it fails the execution.
+//!
+//! Step Functions starts one execution per name; in-process, runs of the same request id wait
+//! for each other ([`request_lock`]), so concurrent identical requests make one removal and one
+//! audit record, and the later ones answer the stored summary.
 
 use super::task::Removal;
 use super::*;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
+
+/// The runs in progress in this process, by request id.
+static RUNNING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Mutex::default);
+
+/// Holds the request id's lock while alive; the last holder drops the id from [`RUNNING`].
+struct RequestGuard {
+    id: String,
+    lock: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        drop(self.lock.take());
+        // Nobody else holds or waits for it (the map's handle is the only one left).
+        if running
+            .get(&self.id)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            running.remove(&self.id);
+        }
+    }
+}
+
+/// Waits until no other run of `request_id` is in progress in this process, and holds that
+/// until the guard drops.
+async fn request_lock(request_id: &str) -> RequestGuard {
+    let mutex = RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(request_id.to_string())
+        .or_default()
+        .clone();
+    RequestGuard {
+        id: request_id.to_string(),
+        lock: Some(mutex.lock_owned().await),
+    }
+}
 
 /// Error types the state machine retries at every step (its generic `Retry`, less the Lambda
 /// and Step Functions errors an in-process run cannot have).
@@ -97,6 +142,7 @@ where
         now: impl Fn() -> String,
     ) -> Result<Summary, RemovalError> {
         let now = &now;
+        let _running = request_lock(request_id).await;
         let begun = retrying("begin", &[&RETRIED], RUN_RETRIES, || async move {
             begin(&self.manifest, &self.audit, request_id, input, &now()).await
         })
@@ -121,11 +167,16 @@ where
                 deleted += purged.deleted;
             }
         }
+        let paths = retrying("plan", &[&RETRIED], RUN_RETRIES, || async move {
+            fallback_paths(&self.audit, request_id, assets).await
+        })
+        .await?;
+        let paths = &paths;
         let mut invalidations = Vec::new();
-        for batch in plan_refs(request_id, assets) {
+        for batch in plan_refs(request_id, assets, paths) {
             let retried: [&[&str]; 2] = [&RETRIED_INVALIDATION, &RETRIED];
             let created = retrying("invalidate", &retried, RUN_CDN_RETRIES, || async move {
-                invalidate(&self.cdn, request_id, assets, batch.index).await
+                invalidate(&self.cdn, request_id, assets, paths, batch.index).await
             })
             .await?;
             invalidations.push(self.completed(created).await?);

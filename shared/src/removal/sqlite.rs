@@ -4,7 +4,10 @@
 //! Tables: `removal_records` (one row per asset and request: the [`AuditRecord`] without its
 //! deletions; version numbers and invalidation ids as JSON arrays), `removal_deleted` (one row
 //! per deleted object version, in the order recorded; a repeated one is kept once) and
-//! `removal_requests` (the [`Summary`] of each finished request, as JSON).
+//! `removal_requests` (the [`Summary`] of each finished request, as JSON) and `removal_claims`
+//! (what each request id removes: [`AuditStore::claim`], its primary key makes the first claim
+//! stand). Every write commits with `synchronous=FULL`: an audit row or claim acknowledged is
+//! on disk (the WAL is synced at each commit), whatever the rest of the file uses.
 
 use super::{AuditRecord, AuditStore, Deleted, RemovalError, Summary, Target};
 use crate::store::sqlite::SqliteManifest;
@@ -44,6 +47,10 @@ CREATE TABLE IF NOT EXISTS removal_requests (
   request_id  TEXT PRIMARY KEY,
   finished_at TEXT NOT NULL,
   summary     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removal_claims (
+  request_id  TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL
 );
 ";
 
@@ -121,6 +128,23 @@ fn read_deleted(
 }
 
 impl AuditStore for SqliteManifest {
+    async fn claim(&self, request_id: &str, fingerprint: &str) -> Result<String, RemovalError> {
+        self.durable_transaction(unavailable, |tx| {
+            tx.execute(
+                "INSERT INTO removal_claims (request_id, fingerprint) VALUES (?1, ?2)
+                 ON CONFLICT (request_id) DO NOTHING",
+                params![request_id, fingerprint],
+            )
+            .map_err(unavailable)?;
+            tx.query_row(
+                "SELECT fingerprint FROM removal_claims WHERE request_id = ?1",
+                params![request_id],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)
+        })
+    }
+
     async fn finished(&self, request_id: &str) -> Result<Option<Summary>, RemovalError> {
         let stored: Option<String> = self.transaction(unavailable, |tx| {
             tx.query_row(
@@ -140,7 +164,7 @@ impl AuditStore for SqliteManifest {
         let asset = format!("{}/{}", r.tenant, r.key);
         let versions = json(&r.versions)?;
         let ids = json(&r.invalidation_ids)?;
-        self.transaction(unavailable, |tx| {
+        self.durable_transaction(unavailable, |tx| {
             // An existing record (a retried `begin`) is kept as it is.
             let inserted = tx
                 .execute(
@@ -186,7 +210,7 @@ impl AuditStore for SqliteManifest {
         deleted: &[Deleted],
     ) -> Result<(), RemovalError> {
         let id = asset.id();
-        self.transaction(unavailable, |tx| {
+        self.durable_transaction(unavailable, |tx| {
             if !is_open(tx, &id, request_id)? {
                 return Err(RemovalError::Audit(format!("no open record for {asset}")));
             }
@@ -203,7 +227,7 @@ impl AuditStore for SqliteManifest {
         invalidation_ids: &[String],
     ) -> Result<(), RemovalError> {
         let ids = json(&invalidation_ids)?;
-        let changed = self.transaction(unavailable, |tx| {
+        let changed = self.durable_transaction(unavailable, |tx| {
             tx.execute(
                 "UPDATE removal_records SET status = ?3, finished_at = ?4, invalidation_ids = ?5
                  WHERE asset = ?1 AND request_id = ?2",
@@ -219,7 +243,7 @@ impl AuditStore for SqliteManifest {
 
     async fn put_finished(&self, summary: &Summary) -> Result<Summary, RemovalError> {
         let encoded = json(summary)?;
-        let stored: String = self.transaction(unavailable, |tx| {
+        let stored: String = self.durable_transaction(unavailable, |tx| {
             tx.execute(
                 "INSERT INTO removal_requests (request_id, finished_at, summary)
                  VALUES (?1, ?2, ?3) ON CONFLICT (request_id) DO NOTHING",

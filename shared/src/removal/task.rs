@@ -8,7 +8,8 @@
 //! - `{"step":"plan","request_id","assets":[..]}` → `{"batches":[BatchRef..]}` (indices and
 //!   sizes, never the paths);
 //! - `{"step":"invalidate","request_id","index","assets":[..]}` → [`Invalidation`] of batch
-//!   `index` of the plan, built again from the assets;
+//!   `index` of the plan, built again from the assets (and, for an asset whose cache tag
+//!   CloudFront cannot take, the derivatives its audit record lists: [`fallback_paths`]);
 //! - `{"step":"invalidation_status","id"}` → [`Invalidation`];
 //! - `{"step":"finish","begin":Begun,"purged":[..],"invalidations":[..]}` → [`Summary`]
 //!   (`purged`: the purge map's nested results, each with a `deleted` count).
@@ -153,16 +154,22 @@ where
             } => json(serde_json::to_value(
                 self.purge_target(&request_id, target, &asset).await?,
             )),
-            Step::Plan { request_id, assets } => Ok(serde_json::json!({
-                "batches": plan_refs(&request_id, &assets),
-            })),
+            Step::Plan { request_id, assets } => {
+                let paths = fallback_paths(&self.audit, &request_id, &assets).await?;
+                Ok(serde_json::json!({
+                    "batches": plan_refs(&request_id, &assets, &paths),
+                }))
+            }
             Step::Invalidate {
                 request_id,
                 index,
                 assets,
-            } => json(serde_json::to_value(
-                invalidate(&self.cdn, &request_id, &assets, index).await?,
-            )),
+            } => {
+                let paths = fallback_paths(&self.audit, &request_id, &assets).await?;
+                json(serde_json::to_value(
+                    invalidate(&self.cdn, &request_id, &assets, &paths, index).await?,
+                ))
+            }
             Step::InvalidationStatus { id } => json(serde_json::to_value(
                 self.cdn
                     .invalidation(&id)

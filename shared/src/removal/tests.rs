@@ -80,10 +80,12 @@ fn batches_stay_inside_the_in_flight_limits() {
             versions: vec![1, 2, 3],
         })
         .collect();
-    let batches = plan("REQ1", &assets);
+    let paths: Vec<String> = (0..3000)
+        .map(|i| format!("/acme/v1/long/w{i}-q80.webp"))
+        .collect();
+    let batches = plan("REQ1", &assets, &paths);
     let mut refs = BTreeSet::new();
-    let mut wildcards = 0;
-    let mut tags = 0;
+    let (mut tags, mut exact) = (0, 0);
     for b in &batches {
         assert!(
             refs.insert(b.caller_reference.clone()),
@@ -91,27 +93,21 @@ fn batches_stay_inside_the_in_flight_limits() {
         );
         assert!(!b.paths.is_empty());
         assert!(b.paths.len() <= MAX_PATHS_PER_BATCH);
-        let w = b.paths.iter().filter(|p| p.ends_with('*')).count();
-        assert!(w <= MAX_WILDCARDS_PER_BATCH, "{w} wildcards in one batch");
+        assert!(b.paths.iter().all(|p| !p.contains('*')), "a wildcard");
         match b.kind {
-            BatchKind::Tags => assert!(b.paths.iter().all(|p| p.starts_with("#asset:acme/"))),
-            BatchKind::Paths => assert_eq!(w, b.paths.len()),
+            BatchKind::Tags => {
+                assert!(b.paths.iter().all(|p| p.starts_with("#asset:acme/")));
+                tags += b.paths.len();
+            }
+            BatchKind::Paths => exact += b.paths.len(),
         }
-        wildcards += w;
-        tags += b.paths.iter().filter(|p| p.starts_with('#')).count();
     }
-    assert_eq!(tags, 40);
-    assert_eq!(wildcards, 120);
-    let one = plan("R", &assets[..1]);
+    assert_eq!((tags, exact), (40, 3000));
+    assert_eq!(batches.len(), 1 + 3, "1,400 paths a batch");
+    // One asset whose tag fits: its tag, nothing else (no wildcard reaches `k0.jpg/x`).
+    let one = plan("R", &assets[..1], &[]);
+    assert_eq!(one.len(), 1);
     assert_eq!(one[0].paths, vec!["#asset:acme/k0.jpg".to_string()]);
-    assert_eq!(
-        one[1].paths,
-        vec![
-            "/acme/v1/k0.jpg/*",
-            "/acme/v2/k0.jpg/*",
-            "/acme/v3/k0.jpg/*"
-        ]
-    );
 }
 
 #[test]
@@ -134,6 +130,7 @@ fn error_types_are_the_state_machine_names() {
             RemovalError::PurgeIncomplete(1, "p".into()),
             "PurgeIncomplete",
         ),
+        (RemovalError::Conflict("x".into()), "RequestIdConflict"),
     ];
     for (e, want) in table {
         assert_eq!(e.error_type(), want);
@@ -219,24 +216,22 @@ fn assets_of(n: usize, key_len: usize, versions: u32) -> Vec<AssetVersions> {
 }
 
 #[test]
-fn tags_over_cloudfronts_limit_are_left_to_the_wildcards() {
+fn tags_over_cloudfronts_limit_are_left_to_exact_paths() {
     let mut assets = assets_of(2, 20, 2);
     // 512-byte key: `asset:acme/{key}` is far over 256 characters.
     assets[1].key = format!("long/{}", "y".repeat(507));
-    let batches = plan("R", &assets);
-    let tags: Vec<&String> = batches
-        .iter()
-        .filter(|b| b.kind == BatchKind::Tags)
-        .flat_map(|b| &b.paths)
-        .collect();
-    assert_eq!(tags, vec![&format!("#asset:acme/{}", assets[0].key)]);
-    let wildcards: Vec<&String> = batches
-        .iter()
-        .filter(|b| b.kind == BatchKind::Paths)
-        .flat_map(|b| &b.paths)
-        .collect();
-    assert_eq!(wildcards.len(), 4, "every version of both assets");
-    assert!(wildcards.contains(&&format!("/acme/v2/{}/*", assets[1].key)));
+    assert!(taggable(&assets[0].asset()));
+    assert!(!taggable(&assets[1].asset()));
+    let paths = vec![format!("/acme/v2/{}/w160.webp", assets[1].key)];
+    let batches = plan("R", &assets, &paths);
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[0].kind, BatchKind::Tags);
+    assert_eq!(
+        batches[0].paths,
+        vec![format!("#asset:acme/{}", assets[0].key)]
+    );
+    assert_eq!(batches[1].kind, BatchKind::Paths);
+    assert_eq!(batches[1].paths, paths);
     // Exactly at the limit is still a tag.
     let at = "a".repeat(MAX_TAG_CHARS - "asset:acme/".len());
     let edge = plan(
@@ -248,9 +243,69 @@ fn tags_over_cloudfronts_limit_are_left_to_the_wildcards() {
                 ..a
             })
             .collect::<Vec<_>>(),
+        &[],
     );
     assert_eq!(edge[0].paths, vec![format!("#asset:acme/{at}")]);
     assert_eq!(edge[0].paths[0].len(), 1 + MAX_TAG_CHARS);
+}
+
+/// The fallback paths are the derivatives the request's purge recorded for the assets whose
+/// tag does not fit: exact paths, never another request's, never a taggable asset's.
+#[tokio::test]
+async fn fallback_paths_come_from_the_audit_record_of_the_request() {
+    let audit = memory::MemoryAudit::new();
+    let long = format!("long/{}", "y".repeat(507));
+    let assets = vec![
+        AssetVersions {
+            tenant: "acme".into(),
+            key: "short.jpg".into(),
+            versions: vec![1],
+        },
+        AssetVersions {
+            tenant: "acme".into(),
+            key: long.clone(),
+            versions: vec![1],
+        },
+    ];
+    let deleted = |key: String| Deleted {
+        bucket: "derived".into(),
+        key,
+        version_id: None,
+        delete_marker: false,
+    };
+    for (request_id, a) in [("R1", &assets[0]), ("R1", &assets[1]), ("R0", &assets[1])] {
+        audit
+            .open(&AuditRecord {
+                request_id: request_id.into(),
+                tenant: a.tenant.clone(),
+                key: a.key.clone(),
+                ..AuditRecord::default()
+            })
+            .await
+            .expect("open");
+        let keys = [
+            format!("acme/v1/{}/w160.webp", a.key),
+            format!("acme/v1/{}/w320 q.webp", a.key),
+            format!("acme/v9/{}/{request_id}.webp", a.key),
+        ];
+        audit
+            .append_deleted(&a.asset(), request_id, Target::Derived, &keys.map(deleted))
+            .await
+            .expect("append");
+    }
+    let paths = fallback_paths(&audit, "R1", &assets).await.expect("paths");
+    assert_eq!(
+        paths,
+        vec![
+            format!("/acme/v1/{long}/w160.webp"),
+            format!("/acme/v1/{long}/w320%20q.webp"),
+            format!("/acme/v9/{long}/R1.webp"),
+        ]
+    );
+    assert!(fallback_paths(&audit, "R1", &assets[..1])
+        .await
+        .expect("none")
+        .is_empty());
 }
 
 #[test]
@@ -324,7 +379,16 @@ fn the_largest_request_keeps_the_state_under_256_kb() {
     let purged: Vec<Value> = (0..n)
         .map(|_| json!([{"deleted": 99999}, {"deleted": 99999}, {"deleted": 99999}]))
         .collect();
-    let refs = plan_refs(&rid, &assets);
+    // The most derivative paths a plan may hold: every asset's eight variants per version.
+    let paths: Vec<String> = assets
+        .iter()
+        .flat_map(|a| {
+            a.versions.iter().flat_map(move |n| {
+                (0..8).map(move |w| format!("/acme/v{n}/{}/w{w}-q80.webp", a.key))
+            })
+        })
+        .collect();
+    let refs = plan_refs(&rid, &assets, &paths);
     let invalidations: Vec<Invalidation> = refs
         .iter()
         .map(|r| Invalidation {
@@ -347,7 +411,7 @@ fn the_largest_request_keeps_the_state_under_256_kb() {
     let size = serde_json::to_vec(&task).expect("json").len();
     assert!(size < LIMIT / 2, "invalidate payload of {size} bytes");
     // And the old shape (every batch's paths in the state) would not have fit.
-    let full = serde_json::to_vec(&plan(&rid, &assets))
+    let full = serde_json::to_vec(&plan(&rid, &assets, &paths))
         .expect("json")
         .len();
     assert!(full > LIMIT / 2, "{full}");

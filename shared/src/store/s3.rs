@@ -167,11 +167,20 @@ impl crate::removal::VersionedStore for S3Objects {
         &self.bucket
     }
 
+    /// `ListObjectVersions` under `prefix`, every page; with [`crate::removal::Listing::Delimited`]
+    /// the delimiter `/`, so keys with a `/` after the prefix are rolled up into common
+    /// prefixes and left out (the derivatives of `K/x` are not `K`'s).
     async fn list_versions(
         &self,
         prefix: &str,
+        listing: crate::removal::Listing,
     ) -> Result<Vec<crate::removal::ObjectVersion>, StoreError> {
-        use crate::removal::ObjectVersion;
+        use crate::removal::{Listing, ObjectVersion};
+        let delimiter = (listing == Listing::Delimited).then(|| "/".to_string());
+        // Also checked here, should a store ignore the delimiter.
+        let keep = |key: &&str| {
+            listing == Listing::Deep || key.strip_prefix(prefix).is_some_and(|r| !r.contains('/'))
+        };
         let mut out = Vec::new();
         let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
         loop {
@@ -180,13 +189,14 @@ impl crate::removal::VersionedStore for S3Objects {
                 .list_object_versions()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .set_delimiter(delimiter.clone())
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_marker.take())
                 .send()
                 .await
                 .map_err(|e| map_err(prefix, e))?;
             for v in page.versions() {
-                if let Some(key) = v.key() {
+                if let Some(key) = v.key().filter(keep) {
                     out.push(ObjectVersion {
                         key: key.to_string(),
                         version_id: v.version_id().map(str::to_string),
@@ -195,7 +205,7 @@ impl crate::removal::VersionedStore for S3Objects {
                 }
             }
             for m in page.delete_markers() {
-                if let Some(key) = m.key() {
+                if let Some(key) = m.key().filter(keep) {
                     out.push(ObjectVersion {
                         key: key.to_string(),
                         version_id: m.version_id().map(str::to_string),
