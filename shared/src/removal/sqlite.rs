@@ -129,7 +129,7 @@ fn read_deleted(
 
 impl AuditStore for SqliteManifest {
     async fn claim(&self, request_id: &str, fingerprint: &str) -> Result<String, RemovalError> {
-        self.durable_transaction(unavailable, |tx| {
+        self.transaction(unavailable, |tx| {
             tx.execute(
                 "INSERT INTO removal_claims (request_id, fingerprint) VALUES (?1, ?2)
                  ON CONFLICT (request_id) DO NOTHING",
@@ -164,7 +164,7 @@ impl AuditStore for SqliteManifest {
         let asset = format!("{}/{}", r.tenant, r.key);
         let versions = json(&r.versions)?;
         let ids = json(&r.invalidation_ids)?;
-        self.durable_transaction(unavailable, |tx| {
+        self.transaction(unavailable, |tx| {
             // An existing record (a retried `begin`) is kept as it is.
             let inserted = tx
                 .execute(
@@ -210,7 +210,7 @@ impl AuditStore for SqliteManifest {
         deleted: &[Deleted],
     ) -> Result<(), RemovalError> {
         let id = asset.id();
-        self.durable_transaction(unavailable, |tx| {
+        self.transaction(unavailable, |tx| {
             if !is_open(tx, &id, request_id)? {
                 return Err(RemovalError::Audit(format!("no open record for {asset}")));
             }
@@ -227,7 +227,7 @@ impl AuditStore for SqliteManifest {
         invalidation_ids: &[String],
     ) -> Result<(), RemovalError> {
         let ids = json(&invalidation_ids)?;
-        let changed = self.durable_transaction(unavailable, |tx| {
+        let changed = self.transaction(unavailable, |tx| {
             tx.execute(
                 "UPDATE removal_records SET status = ?3, finished_at = ?4, invalidation_ids = ?5
                  WHERE asset = ?1 AND request_id = ?2",
@@ -243,7 +243,7 @@ impl AuditStore for SqliteManifest {
 
     async fn put_finished(&self, summary: &Summary) -> Result<Summary, RemovalError> {
         let encoded = json(summary)?;
-        let stored: String = self.durable_transaction(unavailable, |tx| {
+        let stored: String = self.transaction(unavailable, |tx| {
             tx.execute(
                 "INSERT INTO removal_requests (request_id, finished_at, summary)
                  VALUES (?1, ?2, ?3) ON CONFLICT (request_id) DO NOTHING",

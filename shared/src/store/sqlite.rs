@@ -117,37 +117,6 @@ impl SqliteManifest {
         })
     }
 
-    /// Like [`Self::transaction`], committed with `synchronous=FULL` (the WAL synced at the
-    /// commit, so an acknowledged write survives a power loss) whatever the connection's
-    /// setting, which is restored afterwards. The removal audit writes through it.
-    pub(crate) fn durable_transaction<T, E>(
-        &self,
-        err: impl Fn(rusqlite::Error) -> E,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        const FULL: i64 = 2;
-        let mut conn = self.lock();
-        let before: i64 = conn
-            .pragma_query_value(None, "synchronous", |r| r.get(0))
-            .map_err(&err)?;
-        if before < FULL {
-            conn.pragma_update(None, "synchronous", FULL)
-                .map_err(&err)?;
-        }
-        let out = match conn.transaction() {
-            Ok(tx) => match f(&tx) {
-                Ok(out) => tx.commit().map(|()| out).map_err(&err),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(err(e)),
-        };
-        if before < FULL {
-            // Only ever lowers durability back to the connection's own setting.
-            let _ = conn.pragma_update(None, "synchronous", before);
-        }
-        out
-    }
-
     /// Runs `f` in one transaction, committed when it returns `Ok`.
     fn write<T>(
         &self,
