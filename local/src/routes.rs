@@ -84,12 +84,7 @@ pub fn credential(headers: &HeaderMap, token: &str) -> Credential {
     else {
         return Credential::Absent;
     };
-    let same = given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let same = pixelfront_shared::sign::ct_eq(given.as_bytes(), token.as_bytes());
     if same {
         Credential::Admin
     } else {

@@ -220,9 +220,11 @@ pub fn sign_uri(
     Ok(format!("{path}?{}", parts.join("&")))
 }
 
-/// Constant-time equality of two byte strings (length is not secret).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Constant-time equality of two secrets' byte strings (`subtle`; only the length is not
+/// secret): signatures here, the local stack's admin token there.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// The host of a Referer URL: after `scheme://`, up to `/`, `?`, `#` or `:`, lower-cased.
