@@ -13,7 +13,8 @@
 //! Options: `--kid` (`[A-Za-z0-9_-]{1,64}`), `--secret` (or the environment variable
 //! PIXELFRONT_SIGNING_SECRET; arguments show in `ps`), `--exp` / `--expires-at` (absolute,
 //! Unix seconds) or `--expires-in` (seconds from now, default 3600); `--opt=value` works too.
-//! Exit codes: 0 printed; 2 the URL is rejected (the 400 reason alone on stderr), a bad key id
+//! Exit codes: 0 printed; 2 the URL is rejected (the 400 reason alone on stderr), an expiry the
+//! edge would never accept (past, or over 10 digits: the reason alone on stderr), a bad key id
 //! or secret, or a usage error (with the usage line); `--help` prints the usage and exits 0.
 
 import { pathToFileURL } from 'node:url';
@@ -23,6 +24,18 @@ import { loadFunction, queryPairs } from './harness.mjs';
 const USAGE =
   "usage: node edge/sign.mjs --kid <kid> --secret <secret> [--exp <unix> | --expires-in <secs>] '<path>?<query>'";
 const SIGNATURE_PARAMS = ['exp', 'kid', 'sig'];
+/** The largest `exp` the edge reads (10 digits), as `MAX_EXP` in shared/src/sign.rs. */
+const MAX_EXP = 9999999999;
+
+/**
+ * Why a URL expiring at `exp` could never verify at the edge at `now` (both Unix seconds), in
+ * the words of shared/src/sign.rs `check_expiry`; undefined when it can.
+ */
+export function expiryProblem(exp, now) {
+  if (exp > MAX_EXP) return `expiry ${exp} is beyond what the edge accepts (at most ${MAX_EXP}, 10 digits)`;
+  if (exp <= now) return `expiry ${exp} is not in the future (now is ${now})`;
+  return undefined;
+}
 
 /** The name of a query piece: before the first '=', or the whole piece. */
 function pieceName(piece) {
@@ -115,6 +128,11 @@ export function main(argv, { env = process.env, now = Math.floor(Date.now() / 10
     return 2;
   }
   const exp = args.exp ?? now + args.expiresIn;
+  const problem = expiryProblem(exp, now);
+  if (problem !== undefined) {
+    err.write(`${problem}\n`);
+    return 2;
+  }
   const r = signUri(args.uri, { kid: args.kid, secret: args.secret, exp });
   if (r.reject !== undefined) {
     err.write(`${r.reject}\n`);

@@ -387,32 +387,44 @@ function cli(args, env = {}) {
   return spawnSync(process.execPath, [SIGN_CLI, ...args], { encoding: 'utf8', env: { ...base, ...env } });
 }
 
+/** `main` in-process with the vectors' clock: {status, stdout, stderr}. */
+function signInProcess(args, env = {}) {
+  const out = [];
+  const err = [];
+  const status = signMain(args, { env, now: NOW, out: { write: (s) => out.push(s) }, err: { write: (s) => err.push(s) } });
+  return { status, stdout: out.join(''), stderr: err.join('') };
+}
+
 test('CLI: prints the signed URI; --exp, --expires-at, --expires-in, env secret', () => {
   const want = `${VECTORS.cases[0].uri}\n`;
   for (const args of [
     ['--kid', OLD[0], '--secret', OLD[1], '--exp', String(NOW + 3600), `${P}?${Q}`],
     [`--kid=${OLD[0]}`, `--secret=${OLD[1]}`, `--expires-at=${NOW + 3600}`, `${P}?${Q}`],
+    ['--kid', OLD[0], '--secret', OLD[1], '--expires-in', '3600', `${P}?${Q}`],
+    ['--kid', OLD[0], '--secret', OLD[1], `${P}?${Q}`], // the default lifetime is one hour
   ]) {
-    const r = cli(args);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, want);
-    assert.equal(r.stderr, '');
+    assert.deepEqual(signInProcess(args), { status: 0, stdout: want, stderr: '' }, args.join(' '));
   }
-  const env = cli(['--kid', OLD[0], '--exp', String(NOW + 3600), `${P}?${Q}`], { PIXELFRONT_SIGNING_SECRET: OLD[1] });
+  const env = signInProcess(['--kid', OLD[0], '--exp', String(NOW + 3600), `${P}?${Q}`], { PIXELFRONT_SIGNING_SECRET: OLD[1] });
   assert.equal(env.stdout, want);
-  // --expires-in counts from now (in-process, with a fixed clock).
-  const out = [];
-  const code = signMain(['--kid', OLD[0], '--secret', OLD[1], '--expires-in', '3600', `${P}?${Q}`], {
-    env: {},
-    now: NOW,
-    out: { write: (s) => out.push(s) },
-    err: { write: (s) => out.push(`ERR ${s}`) },
-  });
-  assert.equal(code, 0);
-  assert.deepEqual(out, [want]);
-  const dflt = [];
-  signMain(['--kid', OLD[0], '--secret', OLD[1], `${P}?${Q}`], { env: {}, now: NOW, out: { write: (s) => dflt.push(s) } });
-  assert.deepEqual(dflt, [want]); // the default lifetime is one hour
+  // The process itself, on the real clock.
+  const r = cli(['--kid', OLD[0], '--secret', OLD[1], '--exp', '9999999999', `${P}?${Q}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /&exp=9999999999&kid=k2026a&sig=[A-Za-z0-9_-]{43}\n$/);
+});
+
+test('CLI: an expiry the edge would never accept is refused (exit 2), as by pixelfront sign', () => {
+  for (const [args, reason] of [
+    [['--exp', '10000000000'], 'expiry 10000000000 is beyond what the edge accepts (at most 9999999999, 10 digits)'],
+    [['--expires-in', String(9999999999 - NOW + 1)], 'expiry 10000000000 is beyond what the edge accepts (at most 9999999999, 10 digits)'],
+    [['--exp', String(NOW)], `expiry ${NOW} is not in the future (now is ${NOW})`],
+    [['--exp', '0'], `expiry 0 is not in the future (now is ${NOW})`],
+    [['--expires-in', '0'], `expiry ${NOW} is not in the future (now is ${NOW})`],
+  ]) {
+    const r = signInProcess(['--kid', OLD[0], '--secret', OLD[1], ...args, `${P}?${Q}`]);
+    assert.deepEqual(r, { status: 2, stdout: '', stderr: `${reason}\n` }, args.join(' '));
+  }
+  assert.equal(signInProcess(['--kid', OLD[0], '--secret', OLD[1], '--exp', '9999999999', `${P}?${Q}`]).status, 0);
 });
 
 test('CLI: a URL the edge rejects prints the 400 reason and exits 2', () => {
