@@ -353,7 +353,7 @@ wiring('the transformer: build, environment and a least-privilege role', () => {
   assert.deepEqual(actions, {
     Logs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     ReadOriginals: ['s3:GetObject', 's3:GetObjectVersion'],
-    Derivatives: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
+    Derivatives: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
     Manifest: ['dynamodb:GetItem'],
   });
 });
