@@ -23,8 +23,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `pixelfront dev` on `data`: this build's binary, or the one `PIXELFRONT_TEST_BIN`
+    /// names (to show that a test fails on an older build).
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
+        let bin = std::env::var_os("PIXELFRONT_TEST_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_pixelfront")),
+            PathBuf::from,
+        );
+        let mut child = Command::new(bin)
             .args(["dev", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
@@ -199,6 +205,21 @@ pub fn data_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("data dir");
     dir
+}
+
+/// A PNG of noise (a hash of each pixel's position): it does not compress, so its renders are
+/// about 3 bytes a pixel.
+pub fn noise_png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let v =
+            (x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77)).wrapping_mul(0xC2B2_AE3D);
+        let [a, b, c, _] = v.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode");
+    out
 }
 
 pub fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
