@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{data_dir, png, Server, TOKEN};
+use common::{data_dir, noise_png, png, Server, TOKEN};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -72,6 +72,56 @@ fn stalled_headers_are_cut_off_while_normal_requests_pass() {
     assert!(
         started.elapsed() >= Duration::from_millis(1500),
         "closed too early"
+    );
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_and_frees_its_slot() {
+    let data = data_dir("slow-reader");
+    // One connection at a time, so a stalled reader would lock everyone else out.
+    let s = Server::start(&data, &["--max-connections", "1", "--write-timeout", "2"]);
+    s.upload_accepted("acme/big.png", &noise_png(1600, 1200));
+    assert_eq!(s.settled("acme/big.png")["status"], "ready");
+    let target = "/img/acme/v1/big.png?w=1600&fmt=png";
+    let size = s.get(target).body.len();
+    assert!(size > 1_000_000, "{size} bytes");
+    // Ask for the image 64 times (pipelined, tens of MB) and read none of it.
+    let mut reader = TcpStream::connect(&s.addr).expect("connect");
+    let one = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+    reader
+        .write_all(one.repeat(64).as_bytes())
+        .expect("pipelined requests");
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile another client waits for the only slot: served once the reader is cut off.
+    let started = Instant::now();
+    let mut other = TcpStream::connect(&s.addr).expect("connect");
+    other
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .expect("timeout");
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = Vec::new();
+    let _ = other.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "no answer within {waited:?} while a client held the slot without reading"
+    );
+    assert!(waited >= Duration::from_millis(1000), "{waited:?}");
+    // The stalled reader got less than it asked for, then the end of the connection.
+    reader
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let _ = reader.read_to_end(&mut got);
+    assert!(
+        got.len() < 64 * size,
+        "{} of {} bytes",
+        got.len(),
+        64 * size
     );
     s.stop();
     let _ = std::fs::remove_dir_all(&data);

@@ -56,6 +56,10 @@ pub struct LocalStackArgs {
     /// Seconds a connection has to send a request head; also the keep-alive idle time (≥ 1).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub header_timeout: u64,
+    /// Seconds a client may leave its answer unread (no byte taken) before the connection is
+    /// closed (≥ 1).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub write_timeout: u64,
     /// Seconds a request has to send its whole body (an upload: up to 50 MB), else 408.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub body_timeout: u64,
@@ -66,12 +70,13 @@ pub struct LocalStackArgs {
     /// then every connection is closed (a render cut short resumes at the next start).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub shutdown_timeout: u64,
-    /// On-demand renders at once (0: one per core); beyond it a request waits, then gets 503
+    /// Renders at once, on-demand and uploads together (0: one per core); beyond it an
+    /// on-demand request waits, then gets 503, and an upload's render waits its turn
     /// (docs/limits.md).
     #[arg(long, default_value_t = 0)]
     pub render_slots: usize,
-    /// Memory budget of the on-demand renders running at once, MiB, each render counted by an
-    /// estimate from its image's header (docs/limits.md).
+    /// Memory budget of the renders running at once (on-demand and uploads), MiB, each render
+    /// counted by an estimate from its image's header (docs/limits.md).
     #[arg(long, default_value_t = pixelfront_shared::delivery::admission::DEFAULT_BUDGET_MIB)]
     pub render_memory_mb: u64,
     /// Longest wait for a render slot and its memory before 503 with `Retry-After`, milliseconds.

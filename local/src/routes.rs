@@ -288,6 +288,7 @@ pub async fn serve(
     }
     let limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        write_timeout: Duration::from_secs(args.write_timeout.max(1)),
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };

@@ -4,6 +4,9 @@
 //! - **header timeout**: a connection has this long to send a complete request head, timed
 //!   from the moment it waits for one, so it is also the keep-alive idle timeout (hyper's
 //!   `header_read_timeout`: one knob for both);
+//! - **write timeout**: a client that takes no byte of its answer for this long is cut off
+//!   (`tokio-io-timeout`; the clock restarts at every write that makes progress), so a reader
+//!   that stalls cannot hold a connection slot;
 //! - **body timeout**: a handler that reads a body gets all of it within this, else `408`
 //!   ([`crate::routes::App::read_body`]);
 //! - **connection cap**: at most this many connections are served at once; beyond it new ones
@@ -19,18 +22,22 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_io_timeout::TimeoutStream;
 
 /// The connection limits of [`run`].
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
     /// Time to receive a request head, and a keep-alive connection's idle time.
     pub header_timeout: Duration,
+    /// Longest a write may wait for the client to take bytes.
+    pub write_timeout: Duration,
     /// Connections served at once (at least 1).
     pub max_connections: usize,
     /// From the shutdown signal to the forced close of every connection.
@@ -75,8 +82,10 @@ pub async fn run(
                 }
             },
         };
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
         let conn = connection(
-            stream,
+            Box::pin(stream),
             peer,
             app.clone(),
             http.clone(),
@@ -105,7 +114,7 @@ pub async fn run(
 
 /// Serves one connection until it closes, or closes it gracefully once `stop` turns true.
 async fn connection(
-    stream: TcpStream,
+    stream: Pin<Box<TimeoutStream<TcpStream>>>,
     peer: SocketAddr,
     app: Arc<App>,
     http: Arc<http1::Builder>,
