@@ -92,6 +92,7 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    pixelfront_shared::alloc::limit_malloc_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render_cmd::run(args),

@@ -1,6 +1,7 @@
 //! Admission control on the real local stack (SPEC §13, docs/limits.md): floods of distinct
 //! on-demand sizes of a 13 MP photo and of a 100 MP PNG (a few hundred KB of one flat colour)
-//! are answered 200 or 503 with `Retry-After`, the server stays up, and its peak RSS (VmHWM)
+//! are answered 200 or 503 with `Retry-After`; six concurrent uploads of the 100 MP PNG all end
+//! `ready` (their renders queue at the same gate); the server stays up, and its peak RSS (VmHWM)
 //! stays under 1.5 GB.
 //!
 //! A watchdog kills the server above 3 GB of RSS, so an unbounded renderer fails this test
@@ -13,14 +14,15 @@ mod common;
 
 mod admission {
     use super::common::{data_dir, Resp, Server};
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     /// Peak RSS the server may reach, bytes.
     const MAX_PEAK_RSS: u64 = 1_500_000_000;
+    /// Copies of the 100 MP PNG uploaded at once (each render alone decodes about 400 MB).
+    const UPLOAD_COPIES: usize = 6;
     /// RSS at which the watchdog kills the server, bytes.
     const KILL_RSS: u64 = 3_000_000_000;
 
@@ -28,30 +30,6 @@ mod admission {
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/corpus/photos/Dragonfly_by_Bolly.jpg"
     );
-
-    /// Starts `pixelfront dev` (or `PIXELFRONT_TEST_BIN`) with its defaults.
-    fn start(data: &std::path::Path) -> Server {
-        let bin = std::env::var_os("PIXELFRONT_TEST_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_pixelfront").into());
-        let mut child = Command::new(bin)
-            .args(["dev", "--addr", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("PIXELFRONT_ADMIN_TOKEN", super::common::TOKEN)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pixelfront dev");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let addr = loop {
-            let line = lines.next().expect("exited early").expect("stderr");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().expect("addr").to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
 
     /// Kills the server if the test fails before stopping it.
     struct Running(Option<Server>);
@@ -165,7 +143,7 @@ mod admission {
     #[test]
     fn floods_of_distinct_sizes_are_answered_200_or_503_within_the_memory_limit() {
         let data = data_dir("admission");
-        let mut running = Running(Some(start(&data)));
+        let mut running = Running(Some(Server::start(&data, &[])));
         let server = running.0.as_ref().expect("server");
         let pid = server.child.id();
         let stop = Arc::new(AtomicBool::new(false));
@@ -181,6 +159,30 @@ mod admission {
         for key in ["acme/photo.jpg", "acme/big.png"] {
             assert_eq!(server.settled(key)["status"], "ready", "{key}");
         }
+        // A flood of uploads: every accepted upload renders, queued behind the same gate.
+        let copies: Vec<String> = (0..UPLOAD_COPIES)
+            .map(|i| format!("acme/big-{i}.png"))
+            .collect();
+        let big = flat_png_100mp();
+        std::thread::scope(|scope| {
+            for key in &copies {
+                let big = &big;
+                scope.spawn(move || assert_eq!(server.upload(key, big).status, 202, "{key}"));
+            }
+        });
+        drop(big);
+        for key in &copies {
+            assert_eq!(server.settled(key)["status"], "ready", "{key}");
+        }
+        assert!(
+            !killed.load(Ordering::Relaxed),
+            "the server passed {KILL_RSS} bytes of RSS and was killed"
+        );
+        eprintln!(
+            "{UPLOAD_COPIES} concurrent uploads of the 100 MP PNG: all ready, peak RSS {} MB, {:?}",
+            status_bytes(pid, "VmHWM") / 1_000_000,
+            started.elapsed()
+        );
 
         let mut skip = 0;
         for (asset, n) in [

@@ -75,16 +75,16 @@ impl App {
         incoming: &Incoming<'_>,
     ) -> Result<(Normalized, Arc<Served>, Outcome), Arc<DeliveryError>> {
         let t = &self.stack.transformer;
-        let n = t.admit(incoming, now_secs()).await.map_err(Arc::new)?;
-        let key = n.derived_key();
+        let admitted = t.admit(incoming, now_secs()).await.map_err(Arc::new)?;
+        let key = admitted.request.derived_key();
         let deliver = async {
-            let d = t.deliver(&n).await?;
+            let d = t.deliver(&admitted).await?;
             if let Source::Rendered { .. } = d.source {
                 self.metrics.render(RenderKind::OnDemand, d.render_ms);
             }
             Ok(d)
         };
         let (served, outcome) = self.cache.get_or_deliver(&key, deliver).await?;
-        Ok((n, served, outcome))
+        Ok((admitted.request, served, outcome))
     }
 }

@@ -65,13 +65,17 @@ impl LocalStack {
                 tracing::info!(removed = n, root = %store.root().display(), "removed unfinished writes");
             }
         }
+        // One gate for uploads and on-demand misses: one memory budget for the process.
+        let admission = Admission::new(admission_config(args));
+        let mut pipeline = Pipeline::new(
+            originals.clone(),
+            derived.clone(),
+            manifest.clone(),
+            LOCAL_BUCKET,
+        );
+        pipeline.admission = Some(admission.clone());
         Ok(LocalStack {
-            pipeline: Pipeline::new(
-                originals.clone(),
-                derived.clone(),
-                manifest.clone(),
-                LOCAL_BUCKET,
-            ),
+            pipeline,
             transformer: Transformer {
                 originals: originals.clone(),
                 replica: None,
@@ -79,7 +83,7 @@ impl LocalStack {
                 manifest: manifest.clone(),
                 policies: tenants.clone(),
                 config: TransformConfig::default(),
-                admission: Admission::new(admission_config(args)),
+                admission,
             },
             originals,
             derived,

@@ -3,6 +3,7 @@
 //! the AWS adapters sit behind the `aws` feature, and the functions, the CLI and the local
 //! stack wire the pieces to their adapters.
 
+pub mod alloc;
 pub mod delivery;
 #[cfg(feature = "aws")]
 pub mod lambda;

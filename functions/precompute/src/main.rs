@@ -28,6 +28,7 @@ impl From<TaskError> for Diagnostic {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    pixelfront_shared::alloc::limit_malloc_arenas();
     lambda::init_tracing();
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;

@@ -118,11 +118,11 @@ where
         .map_or(0, |d| d.as_secs());
     // Admit and deliver (what `Transformer::serve` does), keeping the normalized request for
     // the answer's Vary.
-    let n = match t.admit(&incoming, now).await {
-        Ok(n) => n,
+    let admitted = match t.admit(&incoming, now).await {
+        Ok(a) => a,
         Err(e) => return mapping::error(&e),
     };
-    let delivered = match t.deliver(&n).await {
+    let delivered = match t.deliver(&admitted).await {
         Ok(d) => d,
         Err(e) => return mapping::error(&e),
     };
@@ -133,7 +133,7 @@ where
         render_ms = delivered.render_ms,
         "served"
     );
-    let resp = mapping::image(req.method(), req.headers(), &delivered, &n);
+    let resp = mapping::image(req.method(), req.headers(), &delivered, &admitted.request);
     if resp.body().len() > MAX_INLINE_BYTES {
         if let Source::Rendered { stored: true, .. } = delivered.source {
             let location = match incoming.forwarded {
@@ -154,6 +154,7 @@ where
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    pixelfront_shared::alloc::limit_malloc_arenas();
     lambda::init_tracing();
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;

@@ -19,6 +19,10 @@
 //! and released when the render ends, by returning, failing or panicking, even when the request
 //! that started it has gone away.
 //!
+//! The precompute pipeline of the local stack renders its uploads through the same gate
+//! ([`Admission::queue`], [`estimate_catalogue`]), so uploads and on-demand misses share one
+//! budget. An upload is never refused: it waits for its turn instead of failing with 503.
+//!
 //! Per-tenant on-demand rates ([`crate::sign::OnDemand::RatePerMinute`]) are counted here too
 //! ([`Admission::tenant_rate`]), with `governor`'s GCRA limiter, one per tenant.
 
@@ -116,6 +120,28 @@ pub fn estimate(
         .saturating_add(dh * ow * RESIZE_BYTES_PER_PIXEL)
         .saturating_add(ow * oh * (RESIZE_BYTES_PER_PIXEL + encoder_bytes_per_pixel(target.fmt)))
         .saturating_add(RENDER_OVERHEAD_BYTES)
+}
+
+/// What rendering every target of a catalogue from one decode will allocate at its peak, bytes:
+/// the largest single-target [`estimate`] (the one decode and that target's own buffers) plus
+/// the resize and encoder share of every target, since the rayon pool may encode them all at
+/// once. Slightly over the truth (the largest target's output is counted twice), never under.
+pub fn estimate_catalogue(
+    source: &SourceInfo,
+    targets: &[Target],
+    cfg: &RenderConfig,
+    original_bytes: u64,
+) -> u64 {
+    let largest = targets
+        .iter()
+        .map(|t| estimate(source, t, cfg, original_bytes))
+        .max()
+        .unwrap_or(original_bytes);
+    targets.iter().fold(largest, |sum, t| {
+        let plan = plan_for(source, t, &cfg.limits);
+        let (ow, oh) = (u64::from(plan.out_w), u64::from(plan.out_h));
+        sum.saturating_add(ow * oh * (RESIZE_BYTES_PER_PIXEL + encoder_bytes_per_pixel(t.fmt)))
+    })
 }
 
 /// Settings of an [`Admission`].
@@ -276,6 +302,30 @@ impl Admission {
             deadline,
             admission: self.clone(),
         })
+    }
+
+    /// A render slot and `estimate` bytes of the budget, waiting as long as it takes (FIFO
+    /// behind the renders already waiting): for work that must not be refused, such as an
+    /// accepted upload's standard variants. An estimate over the whole budget reserves the
+    /// whole budget.
+    pub async fn queue(&self, estimate: u64) -> Permit {
+        let mib = u32::try_from(estimate.div_ceil(MIB))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.budget_mib);
+        loop {
+            // The semaphores are never closed, so these waits end only with a permit.
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                continue;
+            };
+            let Ok(budget) = self.budget.clone().acquire_many_owned(mib).await else {
+                continue;
+            };
+            return Permit {
+                _slot: slot,
+                _budget: budget,
+                reserved_bytes: u64::from(mib) * MIB,
+            };
+        }
     }
 
     /// Counts one on-demand render of `tenant` against `per_minute` renders per minute (a burst

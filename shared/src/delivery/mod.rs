@@ -173,6 +173,16 @@ impl From<ManifestError> for DeliveryError {
     }
 }
 
+/// A request [`Transformer::admit`] let through: normalized, with the tenant's on-demand policy
+/// from the same policy read (so a miss does not read the policy twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The normalized request: canonical parameters, derivative name, version.
+    pub request: Normalized,
+    /// The tenant's on-demand policy, applied if the derivative has to be rendered.
+    pub on_demand: OnDemand,
+}
+
 /// The viewer's request behind one incoming request, with its asset path validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewerRequest {
@@ -364,26 +374,30 @@ where
     P: PolicyStore,
 {
     /// Checks `req` like the edge (path, tenant policy at `now` in Unix seconds, normalization)
-    /// and returns the normalized request.
-    pub async fn admit(&self, req: &Incoming<'_>, now: u64) -> Result<Normalized, DeliveryError> {
+    /// and returns the normalized request with the tenant's on-demand policy (one policy read).
+    pub async fn admit(&self, req: &Incoming<'_>, now: u64) -> Result<Admitted, DeliveryError> {
         let viewer = ViewerRequest::parse(req.path, req.query, req.forwarded)?;
         let policy = self
             .policies
             .policy(&viewer.asset.tenant)
             .await
             .map_err(|e| DeliveryError::Unavailable(format!("tenant policy: {e}")))?;
-        viewer.admit(req.accept, req.referer, &policy, now)
+        Ok(Admitted {
+            request: viewer.admit(req.accept, req.referer, &policy, now)?,
+            on_demand: policy.on_demand,
+        })
     }
 
     /// [`Transformer::admit`], then [`Transformer::deliver`].
     pub async fn serve(&self, req: &Incoming<'_>, now: u64) -> Result<Delivered, DeliveryError> {
-        let n = self.admit(req, now).await?;
-        self.deliver(&n).await
+        let admitted = self.admit(req, now).await?;
+        self.deliver(&admitted).await
     }
 
     /// Serves a normalized request: the stored derivative, or a render of the exact original
     /// version the manifest names, stored under the derivative name.
-    pub async fn deliver(&self, n: &Normalized) -> Result<Delivered, DeliveryError> {
+    pub async fn deliver(&self, admitted: &Admitted) -> Result<Delivered, DeliveryError> {
+        let n = &admitted.request;
         let asset = AssetId {
             tenant: n.asset.tenant.clone(),
             key: n.asset.key.clone(),
@@ -416,7 +430,7 @@ where
         // Only a render is subject to the tenant's on-demand policy and to the render gate.
         let standard = is_standard(&n.canonical);
         if !standard {
-            self.on_demand_allowed(&asset.tenant).await?;
+            self.on_demand_allowed(&asset.tenant, admitted.on_demand)?;
         }
         let overloaded = |o: admission::Overloaded| DeliveryError::Overloaded {
             retry_after_s: o.retry_after_s,
@@ -524,15 +538,10 @@ where
         }
     }
 
-    /// Whether `tenant`'s on-demand policy allows one more render of a non-standard derivative:
+    /// Whether `tenant`'s on-demand policy (read by [`Transformer::admit`]) allows one more render of a non-standard derivative:
     /// `catalogue` answers 404, a used-up rate 429.
-    async fn on_demand_allowed(&self, tenant: &str) -> Result<(), DeliveryError> {
-        let policy = self
-            .policies
-            .policy(tenant)
-            .await
-            .map_err(|e| DeliveryError::Unavailable(format!("tenant policy: {e}")))?;
-        match policy.on_demand {
+    fn on_demand_allowed(&self, tenant: &str, on_demand: OnDemand) -> Result<(), DeliveryError> {
+        match on_demand {
             OnDemand::Any => Ok(()),
             OnDemand::Catalogue => Err(DeliveryError::NotFound),
             OnDemand::RatePerMinute(n) => {
@@ -599,10 +608,16 @@ fn s3_version(record: &VersionRecord) -> Option<&str> {
 
 /// Whether `c` is one of the standard variants (the catalogue every upload pre-renders).
 pub fn is_standard(c: &Canonical) -> bool {
-    Policy::get()
-        .variants
-        .iter()
-        .any(|v| Target::from(v).canonical() == *c)
+    static STANDARD: std::sync::OnceLock<Vec<Canonical>> = std::sync::OnceLock::new();
+    STANDARD
+        .get_or_init(|| {
+            Policy::get()
+                .variants
+                .iter()
+                .map(|v| Target::from(v).canonical())
+                .collect()
+        })
+        .contains(c)
 }
 
 /// Error types of originals that no retry will render.

@@ -473,7 +473,11 @@ async fn a_failed_write_still_serves_the_image() {
     let n = normalize::normalize_uri("/img/acme/v1/p.png?w=32&fmt=png", None).expect("normalize");
     // The derived read and the write fail; the render succeeds.
     t.derived.fail_next(2);
-    let d = t.deliver(&n).await.expect("served");
+    let admitted = Admitted {
+        request: n,
+        on_demand: OnDemand::Any,
+    };
+    let d = t.deliver(&admitted).await.expect("served");
     assert_eq!(
         d.source,
         Source::Rendered {

@@ -12,8 +12,9 @@
 pub mod event;
 pub mod task;
 
+use crate::delivery::admission::{estimate_catalogue, Admission};
 use crate::policy::{Policy, Variant};
-use crate::render::{render_catalogue, RenderConfig, RenderError};
+use crate::render::{probe, render_catalogue, RenderConfig, RenderError, Target};
 use crate::store::{
     AssetId, ManifestError, ManifestStore, ObjectStore, OriginalInfo, PutOptions, SourceRef,
     Status, StoreError, VariantRecord, VersionRecord,
@@ -291,6 +292,10 @@ pub struct Pipeline<O, D, M> {
     pub config: RenderConfig,
     /// The variants to render (the standard catalogue).
     pub variants: Vec<Variant>,
+    /// The render gate the catalogue renders queue at, if any: the local stack shares its
+    /// on-demand gate here, so concurrent uploads stay within one memory budget. `None` on AWS,
+    /// where each precompute invocation has its own memory and renders one original.
+    pub admission: Option<Admission>,
 }
 
 impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
@@ -303,6 +308,7 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
             originals_bucket: originals_bucket.into(),
             config: RenderConfig::default(),
             variants: Policy::get().variants.clone(),
+            admission: None,
         }
     }
 
@@ -442,7 +448,21 @@ impl<O: ObjectStore, D: ObjectStore, M: ManifestStore> Pipeline<O, D, M> {
 
         let config = self.config;
         let variants = self.variants.clone();
+        let permit = match &self.admission {
+            Some(gate) => {
+                // The header only: a file past the limits fails here, before it queues.
+                let source = probe(&original.bytes, &config.limits)?;
+                let targets: Vec<Target> = variants.iter().map(Target::from).collect();
+                let bytes = original.bytes.len() as u64;
+                Some(
+                    gate.queue(estimate_catalogue(&source, &targets, &config, bytes))
+                        .await,
+                )
+            }
+            None => None,
+        };
         let rendered = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             render_catalogue(&original.bytes, &variants, &config)
         })
         .await

@@ -162,6 +162,53 @@ fn the_estimate_follows_decoded_pixels_and_the_jpeg_dct_shrink() {
 }
 
 #[test]
+fn the_catalogue_estimate_counts_one_decode_and_every_output() {
+    let cfg = RenderConfig::default();
+    let photo = info(InputFormat::Jpeg, 4_416, 2_944);
+    let targets = [
+        target(320, Format::Webp),
+        target(1280, Format::Avif),
+        target(2560, Format::Avif),
+    ];
+    let each: Vec<u64> = targets
+        .iter()
+        .map(|t| estimate(&photo, t, &cfg, 5_000_000))
+        .collect();
+    let all = estimate_catalogue(&photo, &targets, &cfg, 5_000_000);
+    let largest = *each.iter().max().expect("targets");
+    // The largest render plus every output's share: more than the largest alone, less than
+    // the largest plus every whole render (each of which counts a decode and the original).
+    assert!(all > largest, "{all} vs {largest}");
+    assert!(
+        all < largest + each.iter().sum::<u64>(),
+        "{all} vs {each:?}"
+    );
+    // No targets: the original alone.
+    assert_eq!(estimate_catalogue(&photo, &[], &cfg, 5_000_000), 5_000_000);
+}
+
+#[tokio::test]
+async fn queued_work_waits_for_its_turn_and_is_never_refused() {
+    let a = gate(1, 100, 10);
+    let running = a
+        .slot()
+        .await
+        .expect("slot")
+        .reserve(60 * MIB)
+        .await
+        .expect("budget");
+    let a2 = a.clone();
+    // Longer than the 10 ms wait of an on-demand render, then admitted.
+    let queued = tokio::spawn(async move { a2.queue(500 * MIB).await.reserved_bytes });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!queued.is_finished(), "admitted beside a running render");
+    drop(running);
+    // Over the whole budget: it reserves the whole budget.
+    assert_eq!(queued.await.expect("join"), 100 * MIB);
+    assert_eq!((a.running(), a.available_bytes()), (0, 100 * MIB));
+}
+
+#[test]
 fn lambda_defaults_follow_the_memory_size() {
     let c = AdmissionConfig::for_lambda_memory(3008);
     assert_eq!(c.max_renders, 2);
