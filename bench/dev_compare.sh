@@ -18,6 +18,9 @@
 # Prints one line per run and a table: median req/s (range), p50 and p99 ms (ranges), the
 # server's CPU time per request (µs, from /proc: less sensitive than req/s to other processes
 # on the cores), and each binary's median req/s over nginx's. Exits non-zero on wrk errors or a non-Hit warm-up.
+# With CEILING=<binary of local/examples/static_ceiling.rs>, each round also measures hyper
+# serving the same bytes with nothing else (label "ceiling"): the most any hyper-based server
+# can do here (BENCHMARKS.md, "The nginx ratio").
 #
 # Needs wrk, nginx (apt-get install -y wrk nginx), curl, jq, python3. Settings, from the
 # environment: BINS, or OLD (new is target/release/pixelfront), PHOTOS, THREADS (2),
@@ -40,6 +43,7 @@ ROUNDS=${ROUNDS:-3}
 MISSES=${MISSES:-0}
 NGINX=${NGINX:-nginx}
 RATE_LIMIT=${RATE_LIMIT:-0}
+CEILING=${CEILING:-}
 TOKEN=bench-admin-token
 TENANT=bench
 
@@ -58,6 +62,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pixelfront-dev-compare.XXXXXX")
 data=$work/data
 log=$work/server.log
 NGINX_PID=
+CEILING_PID=
 TOOL=dev_compare
 # shellcheck source=bench/dev_lib.sh
 source "$here/dev_lib.sh"
@@ -67,6 +72,10 @@ cleanup() {
   if [[ -n $NGINX_PID ]]; then
     kill -TERM "$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true
+  fi
+  if [[ -n $CEILING_PID ]]; then
+    kill -TERM "$CEILING_PID" 2>/dev/null || true
+    wait "$CEILING_PID" 2>/dev/null || true
   fi
   rm -rf "$work"
 }
@@ -93,6 +102,8 @@ run() {
   [[ $# -gt 0 ]] && script=(-s "$here/dev_round_robin.lua")
   if [[ $label == nginx ]]; then
     mapfile -t pids < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID")
+  elif [[ $label == ceiling ]]; then
+    pids=("$CEILING_PID")
   else
     pids=("$PID")
   fi
@@ -180,6 +191,21 @@ done
 cmp -s "$work/hit.body" <(curl -sf "http://127.0.0.1:$nginx_port/hit.webp") ||
   { echo "dev_compare: nginx does not serve the same bytes" >&2; exit 1; }
 
+# --- The ceiling: hyper and the bytes, nothing else ---------------------------------------------
+if [[ -n $CEILING ]]; then
+  "$CEILING" "$work/www/hit.webp" >"$work/ceiling.out" 2>&1 &
+  CEILING_PID=$!
+  ceiling_addr=
+  for _ in $(seq 1 100); do
+    ceiling_addr=$(sed -n 's#^listening on http://##p' "$work/ceiling.out")
+    [[ -n $ceiling_addr ]] && break
+    sleep 0.05
+  done
+  [[ -n $ceiling_addr ]] || { cat "$work/ceiling.out" >&2; echo "dev_compare: $CEILING did not listen" >&2; exit 1; }
+  cmp -s "$work/hit.body" <(curl -sf "http://$ceiling_addr/") ||
+    { echo "dev_compare: the ceiling server does not serve the same bytes" >&2; exit 1; }
+fi
+
 # --- Rounds ------------------------------------------------------------------------------------
 : >"$work/results.txt"
 for r in $(seq 1 "$ROUNDS"); do
@@ -191,6 +217,7 @@ for r in $(seq 1 "$ROUNDS"); do
     run "$l" hits "http://$ADDR$hit_path"
     stop_server
   done
+  [[ -z $CEILING ]] || run ceiling hits "http://$ceiling_addr/"
   run nginx hits "http://127.0.0.1:$nginx_port/hit.webp"
   if [[ $MISSES == 1 ]]; then
     for l in "${labels[@]}"; do
@@ -216,7 +243,7 @@ nginx = [float(r[2]) for r in rows if r[0] == "nginx"]
 print("| server | run | req/s, median (range) | p50 ms | p99 ms | server CPU µs/request | req/s ÷ nginx's |")
 print("|---|---|---:|---:|---:|---:|---:|")
 for kind in ("hits", "misses"):
-    for label in labels + ["nginx"]:
+    for label in labels + ["ceiling", "nginx"]:
         sel = [r for r in rows if r[0] == label and r[1] == kind]
         if not sel:
             continue
