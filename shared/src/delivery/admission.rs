@@ -118,8 +118,13 @@ pub fn estimate(
     original_bytes
         .saturating_add(dw * dh * DECODE_BYTES_PER_PIXEL)
         .saturating_add(dh * ow * RESIZE_BYTES_PER_PIXEL)
-        .saturating_add(ow * oh * (RESIZE_BYTES_PER_PIXEL + encoder_bytes_per_pixel(target.fmt)))
+        .saturating_add(output_bytes(ow, oh, target.fmt))
         .saturating_add(RENDER_OVERHEAD_BYTES)
+}
+
+/// The resized image and the encoder's working memory of an `out_w` × `out_h` output, bytes.
+fn output_bytes(out_w: u64, out_h: u64, fmt: Format) -> u64 {
+    out_w * out_h * (RESIZE_BYTES_PER_PIXEL + encoder_bytes_per_pixel(fmt))
 }
 
 /// What rendering every target of a catalogue from one decode will allocate at its peak, bytes:
@@ -139,8 +144,11 @@ pub fn estimate_catalogue(
         .unwrap_or(original_bytes);
     targets.iter().fold(largest, |sum, t| {
         let plan = plan_for(source, t, &cfg.limits);
-        let (ow, oh) = (u64::from(plan.out_w), u64::from(plan.out_h));
-        sum.saturating_add(ow * oh * (RESIZE_BYTES_PER_PIXEL + encoder_bytes_per_pixel(t.fmt)))
+        sum.saturating_add(output_bytes(
+            u64::from(plan.out_w),
+            u64::from(plan.out_h),
+            t.fmt,
+        ))
     })
 }
 
@@ -276,6 +284,13 @@ impl Admission {
         self.budget.available_permits() as u64 * MIB
     }
 
+    /// `estimate` bytes as budget units: whole MiB, at least 1, at most the whole budget.
+    fn budget_units(&self, estimate: u64) -> u32 {
+        u32::try_from(estimate.div_ceil(MIB))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.budget_mib)
+    }
+
     fn overloaded(&self) -> Overloaded {
         Overloaded {
             retry_after_s: self.cfg.retry_after_s.max(1),
@@ -309,9 +324,7 @@ impl Admission {
     /// accepted upload's standard variants. An estimate over the whole budget reserves the
     /// whole budget.
     pub async fn queue(&self, estimate: u64) -> Permit {
-        let mib = u32::try_from(estimate.div_ceil(MIB))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.budget_mib);
+        let mib = self.budget_units(estimate);
         loop {
             // The semaphores are never closed, so these waits end only with a permit.
             let Ok(slot) = self.slots.clone().acquire_owned().await else {
@@ -370,9 +383,7 @@ impl Slot {
     /// whole budget reserves the whole budget), waiting until the slot's deadline.
     pub async fn reserve(self, estimate: u64) -> Result<Permit, Overloaded> {
         let a = &self.admission;
-        let mib = u32::try_from(estimate.div_ceil(MIB))
-            .unwrap_or(u32::MAX)
-            .clamp(1, a.budget_mib);
+        let mib = a.budget_units(estimate);
         let wait = a.budget.clone().acquire_many_owned(mib);
         match tokio::time::timeout_at(self.deadline, wait).await {
             Ok(Ok(budget)) => Ok(Permit {

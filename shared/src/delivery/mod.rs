@@ -538,7 +538,8 @@ where
         }
     }
 
-    /// Whether `tenant`'s on-demand policy (read by [`Transformer::admit`]) allows one more render of a non-standard derivative:
+    /// Whether `tenant`'s on-demand policy (read by [`Transformer::admit`]) allows one more
+    /// render of a non-standard derivative:
     /// `catalogue` answers 404, a used-up rate 429.
     fn on_demand_allowed(&self, tenant: &str, on_demand: OnDemand) -> Result<(), DeliveryError> {
         match on_demand {
