@@ -597,10 +597,6 @@ fn aws_verbs_against_moto() {
             PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/pixelfront/venv")
         });
     let python = venv.join("bin/python");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
     let aws_env = [
         ("AWS_ACCESS_KEY_ID", "moto"),
         ("AWS_SECRET_ACCESS_KEY", "moto"),
@@ -608,27 +604,8 @@ fn aws_verbs_against_moto() {
         ("AWS_CONFIG_FILE", "/dev/null"),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
     ];
-    let moto = Command::new(&python)
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .envs(aws_env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto from the venv of .ci/setup-test (PIXELFRONT_VENV)");
     // Stopped by its PID when the test ends, passing or failing.
-    let mut moto = KillOnDrop(moto);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (mut moto, port) = start_moto(&python, &aws_env);
     let setup = Command::new(&python)
         .args(["-c", MOTO_SETUP, &port.to_string()])
         .envs(aws_env)
@@ -791,6 +768,62 @@ fn aws_verbs_against_moto() {
 }
 
 /// A child process killed (by PID) and reaped when dropped, also when a test panics.
+/// Starts moto's server from the venv on a free port and waits until moto itself answers there.
+/// The port is free when picked but another test of this file may take it (a `pixelfront dev`
+/// listening on port 0) before moto binds: moto then exits and the other server would answer
+/// the set-up with 404. Such a start is retried on another port, up to five times.
+fn start_moto(python: &std::path::Path, env: &[(&str, &str)]) -> (KillOnDrop, u16) {
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto from the venv of .ci/setup-test (PIXELFRONT_VENV)");
+        let mut moto = KillOnDrop(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if moto.0.try_wait().ok().flatten().is_some() {
+                break; // exited: the port was taken
+            }
+            if answers_as_moto(port) {
+                return (moto, port);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    panic!("moto did not start on any of five ports");
+}
+
+/// True when `GET /moto-api/data.json` on `port` answers 200: moto's own endpoint, which no other
+/// server of these tests has.
+fn answers_as_moto(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request =
+        "GET /moto-api/data.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl KillOnDrop {
