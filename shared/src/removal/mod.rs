@@ -22,6 +22,7 @@
 //! 5. [`finish`]: set the final status again, close every audit item with the end time and
 //!    the invalidation ids, and write the request item that makes a repeat a no-op.
 
+pub mod replication;
 pub mod run;
 pub mod task;
 
@@ -35,6 +36,7 @@ pub mod fs;
 pub mod sqlite;
 
 use crate::normalize::valid_tenant;
+pub use replication::ReplicationState;
 use crate::store::{AssetId, ManifestError, ManifestStore, Status, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,6 +98,10 @@ pub enum RemovalError {
     /// Objects were still listed after their deletion (e.g. a concurrent upload): retried.
     #[error("{0} object version(s) remain after the purge of {1}")]
     PurgeIncomplete(usize, String),
+    /// Versions of the original were still pending cross-region replication after the last
+    /// check: nothing of it was deleted (its copy could land in the replica after the purge).
+    #[error("{0} version(s) still pending replication: {1}")]
+    ReplicationPending(usize, String),
     /// The request id already names another request (other assets or another action): nothing
     /// was changed. Permanent: use a new request id.
     #[error("request id conflict: {0}")]
@@ -117,6 +123,7 @@ impl RemovalError {
             RemovalError::Cdn(CdnError::Unavailable(_)) => "CdnUnavailable",
             RemovalError::Audit(_) => "AuditUnavailable",
             RemovalError::PurgeIncomplete(..) => "PurgeIncomplete",
+            RemovalError::ReplicationPending(..) => "ReplicationPending",
             RemovalError::Conflict(_) => "RequestIdConflict",
         }
     }
@@ -455,6 +462,18 @@ pub trait VersionedStore: Send + Sync {
         key: &str,
         version_id: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The replication state of one version (S3: `HeadObject` with the version id, its
+    /// `x-amz-replication-status`). A store that does not replicate answers
+    /// [`ReplicationState::None`].
+    fn replication(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<ReplicationState, StoreError>> + Send {
+        let _ = (key, version_id);
+        async { Ok(ReplicationState::None) }
+    }
 }
 
 /// The CDN in front of the derived bucket.
@@ -545,6 +564,14 @@ impl<T: VersionedStore> VersionedStore for Arc<T> {
         version_id: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete_version(key, version_id)
+    }
+
+    fn replication(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<ReplicationState, StoreError>> + Send {
+        (**self).replication(key, version_id)
     }
 }
 
@@ -1198,8 +1225,11 @@ pub async fn finish<M: ManifestStore, A: AuditStore>(
 }
 
 pub mod memory;
+pub mod memory_crr;
 
 #[cfg(test)]
 mod end_to_end;
+#[cfg(test)]
+mod late_replica;
 #[cfg(test)]
 mod tests;
