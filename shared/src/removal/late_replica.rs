@@ -29,7 +29,12 @@ fn stack(crr: &Arc<MemoryCrr>) -> Stack {
 
 fn clock() -> impl Fn() -> String {
     let tick = AtomicU32::new(0);
-    move || format!("2026-12-06T12:00:{:02}Z", tick.fetch_add(1, Ordering::SeqCst))
+    move || {
+        format!(
+            "2026-12-06T12:00:{:02}Z",
+            tick.fetch_add(1, Ordering::SeqCst)
+        )
+    }
 }
 
 fn asset() -> AssetId {
@@ -48,7 +53,11 @@ async fn in_manifest(s: &Stack) {
         etag: Some("e".into()),
         size: 10,
     };
-    let a = s.manifest.assign(&asset(), &source, "t0").await.expect("assign");
+    let a = s
+        .manifest
+        .assign(&asset(), &source, "t0")
+        .await
+        .expect("assign");
     let info = OriginalInfo {
         width: 10,
         height: 10,
@@ -74,8 +83,10 @@ async fn late(after: usize) -> (Arc<MemoryCrr>, Stack) {
 }
 
 fn erase() -> RemovalInput {
-    serde_json::from_value(json!({"tenant": "acme", "key": "photos/k.jpg", "reason": "gdpr",
-        "requester": "DSR-1"}))
+    serde_json::from_value(
+        json!({"tenant": "acme", "key": "photos/k.jpg", "reason": "gdpr",
+        "requester": "DSR-1"}),
+    )
     .expect("input")
 }
 
@@ -87,7 +98,11 @@ fn keys(versions: &[ObjectVersion]) -> Vec<(&str, Option<&str>)> {
 }
 
 fn neighbours(replica: bool) -> Vec<(&'static str, Option<&'static str>)> {
-    let (x, bak) = if replica { ("RX1", "RB1") } else { ("X1", "B1") };
+    let (x, bak) = if replica {
+        ("RX1", "RB1")
+    } else {
+        ("X1", "B1")
+    };
     vec![
         ("acme/photos/k.jpg.bak", Some(bak)),
         ("acme/photos/k.jpg/x", Some(x)),
@@ -163,12 +178,28 @@ async fn the_originals_step_answers_pending_and_a_wait_then_gives_up_at_the_last
     // Once the copy landed the same step purges; the replica step (the sweep) takes the copy.
     crr.flush();
     let done = s.handle(step(3)).await.expect("purge");
-    assert_eq!((done["deleted"].as_u64(), done["pending"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (done["deleted"].as_u64(), done["pending"].as_u64()),
+        (Some(2), Some(0))
+    );
     let sweep = s
-        .handle(json!({"step": "purge", "target": "replica", "request_id": "GDPR-3",
-            "asset": asset}))
+        .handle(
+            json!({"step": "purge", "target": "replica", "request_id": "GDPR-3",
+            "asset": asset}),
+        )
         .await
         .expect("sweep");
     assert_eq!(sweep["deleted"], 2);
     assert_eq!(keys(&crr.replica_versions()), neighbours(true));
+}
+
+#[test]
+fn finish_counts_the_sweep_beside_the_three_purges() {
+    let purged = json!([
+        {"purged": [{"deleted": 2, "pending": 0, "checks": 2, "wait_seconds": 0},
+                    {"deleted": 1}, {"deleted": 3}],
+         "sweep": {"deleted": 1}},
+        {"purged": [{"deleted": 0}, {"deleted": 0}, {"deleted": 0}], "sweep": {"deleted": 0}}
+    ]);
+    assert_eq!(super::task::deleted_count(&purged), 7);
 }

@@ -102,9 +102,8 @@ impl MemoryCrr {
     fn land(&self, all: bool) {
         let now = self.calls.load(Ordering::SeqCst);
         let mut in_flight = locked(&self.in_flight);
-        let (due, later): (Vec<InFlight>, Vec<InFlight>) = in_flight
-            .drain(..)
-            .partition(|c| all || c.lands_at <= now);
+        let (due, later): (Vec<InFlight>, Vec<InFlight>) =
+            in_flight.drain(..).partition(|c| all || c.lands_at <= now);
         *in_flight = later;
         for c in due {
             self.replica.add(&c.key, &c.replica_version, false);
@@ -159,9 +158,12 @@ impl VersionedStore for CrrSource {
         version_id: Option<&str>,
     ) -> Result<ReplicationState, StoreError> {
         self.0.tick();
-        let exists = self.0.source.all().iter().any(|v| {
-            v.key == key && v.version_id.as_deref() == version_id && !v.delete_marker
-        });
+        let exists = self
+            .0
+            .source
+            .all()
+            .iter()
+            .any(|v| v.key == key && v.version_id.as_deref() == version_id && !v.delete_marker);
         if !exists {
             return Err(StoreError::NotFound(key.to_string()));
         }
