@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod delivery;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod policy;

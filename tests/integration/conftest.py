@@ -5,6 +5,11 @@ lambda watch). Stopped at the end of the session, on a startup failure, on Ctrl-
 and at interpreter exit. A failing test gets the function's log lines (and the routers' logs)
 written during that test attached to its report. S3 and CloudFront faults are reset around
 every test.
+
+IAM: every call a function makes goes through the IAM gate (iam.py), which checks it against
+that function's role in template.yaml. A test during which the gate denied any call fails, naming
+the call and the missing permission, unless it is marked `iam_denials_expected` (the tests that
+revoke a permission on purpose); revoked permissions are restored after every test.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ import harness as H  # noqa: E402
 
 _STACK: H.Harness | None = None
 _FAILED = False
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "iam_denials_expected: the test revokes a permission and expects the IAM gate to deny calls")
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +74,8 @@ def _per_test(request):
     h: H.Harness = request.getfixturevalue("stack")
     h.s3_faults(0)
     h.cdn_faults(0)
+    denials_before = h.iam.denial_count() if h.iam is not None else 0
+    request.node._pf_denials_before = denials_before
     request.node._pf_log_offset = h.function_log_offset()
     request.node._pf_proxy_log_offset = _size(h.logs / "s3-fault-proxy.log")
     request.node._pf_cdn_log_offset = _size(h.logs / "cdn-fault-router.log")
@@ -73,6 +85,14 @@ def _per_test(request):
     finally:
         h.s3_faults(0)
         h.cdn_faults(0)
+        if h.iam is not None:
+            h.iam.restore()
+    denied = h.iam.denials_since(denials_before) if h.iam is not None else []
+    if denied and request.node.get_closest_marker("iam_denials_expected") is None:
+        lines = "\n".join(f"  {d}" for d in denied[:20])
+        more = f"\n  ... and {len(denied) - 20} more" if len(denied) > 20 else ""
+        pytest.fail(f"IAM: template.yaml does not allow {len(denied)} call(s) the functions made:\n{lines}{more}",
+                    pytrace=False)
 
 
 def _size(p: Path) -> int:

@@ -10,8 +10,13 @@ Starts real servers on 127.0.0.1, each on a free port picked at runtime:
 * A small router on the port moto believes is its own (`MOTO_PORT`): moto's Step Functions
   engine sends Lambda Invoke calls to `http://localhost:{MOTO_PORT}`; the router hands those to
   `cargo lambda watch` and everything else to moto.
-* `cargo lambda watch` serving the workspace's Lambda binaries (`precompute`, `transform`,
-  `takedown`, each built on its first invoke; `Harness.warm_up_function` waits for that).
+* One `cargo lambda watch` per Lambda binary (`precompute`, `transform`, `takedown`, each built on
+  its first invoke; `Harness.warm_up_function` waits for that), each with the credentials of its
+  role in template.yaml.
+* IAM as an account enforces it (iam.py): the S3 proxies (primary and replica), a DynamoDB gate
+  in front of moto and the CloudFront router check every call a function signs against its
+  role's policies and answer a denied call with AWS's error; conftest.py fails a test with any
+  denial it did not ask for.
 * The audit table `pixelfront-audit` and a CloudFront distribution in moto. The functions reach
   CloudFront through a fault router (`AWS_ENDPOINT_URL_CLOUDFRONT`) that records every
   CreateInvalidation call; `Harness.cdn_faults(n, kind)` makes the next n of them answer
@@ -65,6 +70,9 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
+import iam as IAM
+from iam_actions import cloudfront_needs, dynamodb_needs, s3_missing_key_needs, s3_needs
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -93,6 +101,11 @@ TAKEDOWN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{TAKEDOWN_NAME}"
 TAKEDOWN_MACHINE = "pixelfront-takedown"
 BACKFILL_MACHINE = "pixelfront-backfill"
 WORKFLOW_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-workflows-sfn"
+# Each function runs with its own credentials, standing for its role in template.yaml; the IAM
+# gate (iam.py) checks every call they sign against that role's policies.
+FUNCTION_LOGICAL_IDS = {FUNCTION_NAME: "PrecomputeFunction", TRANSFORM_NAME: "TransformFunction",
+                        TAKEDOWN_NAME: "TakedownFunction"}
+TEMPLATE = REPO_ROOT / "template.yaml"
 # placeholder -> value, substituted in every definition the harness creates
 ASL_SUBSTITUTIONS = {
     ASL_PLACEHOLDER: FUNCTION_ARN,
@@ -429,8 +442,11 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
 
     # --- forwarding ----------------------------------------------------------------------------
     def _forward(self, host: str, port: int, path: str | None = None, headers: list[tuple[str, str]] | None = None,
-                 timeout: float = 600) -> None:
-        """Send this request unchanged (headers incl. Host, body) to host:port; stream the answer back."""
+                 timeout: float = 600, body: bytes | None = None,
+                 intercept: "Callable[[http.client.HTTPResponse], bool] | None" = None) -> None:
+        """Send this request unchanged (headers incl. Host, body) to host:port; stream the answer back.
+        `body`: the raw body when it was already read; `intercept`: sees the answer first and
+        returns True when it answered the client itself."""
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
             conn.putrequest(self.command, path or self.path, skip_host=True, skip_accept_encoding=True)
@@ -439,7 +455,7 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
                     continue
                 conn.putheader(k, v)
             conn.endheaders()
-            for piece in self._iter_request_body():
+            for piece in [body] if body is not None else self._iter_request_body():
                 conn.send(piece)
             resp = conn.getresponse()
         except (ConnectionError, OSError) as e:
@@ -447,6 +463,8 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
             self._send_simple(502, f"upstream {host}:{port} unreachable: {e}".encode(), "text/plain")
             return
         try:
+            if intercept is not None and intercept(resp):
+                return
             self._relay_response(resp)
         finally:
             conn.close()
@@ -536,6 +554,26 @@ class _ThreadedService:
 class _FaultProxyHandler(_ForwardingHandler):
     def _handle(self) -> None:
         owner: FaultProxy = self.server.owner  # type: ignore[attr-defined]
+        gate = owner.iam
+        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+        body: bytes | None = None
+        intercept = None
+        if gate is not None and gate.role_of(key) is not None:
+            parsed: bytes | None = None
+            if self.command == "POST":  # multi-object delete names its keys in the body
+                body = b"".join(self._iter_request_body())
+                chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+                parsed = _dechunk(body) if chunked else body
+            call = f"S3 {self.command} {self.path}"
+            denial = gate.check(key, s3_needs(self.command, self.path, self.headers, parsed), call)
+            if denial is not None:
+                if body is None:
+                    self._drain_request_body()
+                self.access_log(f"IAM DENIED {denial}")
+                self._send_simple(403, IAM.s3_access_denied(ACCOUNT, denial), "application/xml",
+                                  {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "Server": "AmazonS3"})
+                return
+            intercept = self._missing_key_interceptor(gate, key, call)
         if owner.take_fault():
             # Consume the body so the connection stays usable, then answer like S3 does.
             self._drain_request_body()
@@ -551,21 +589,45 @@ class _FaultProxyHandler(_ForwardingHandler):
             self._send_simple(503, body, "application/xml", {"x-amz-request-id": request_id, "Server": "AmazonS3"})
             return
         owner.count_forwarded()
-        self._forward(owner.upstream_host, owner.upstream_port)
+        self._forward(owner.upstream_host, owner.upstream_port, body=body, intercept=intercept)
+
+    def _missing_key_interceptor(self, gate: IAM.IamGate, key: str | None, call: str):
+        """S3 answers a GET/HEAD of a missing key with 403 AccessDenied, not 404, when the caller
+        lacks s3:ListBucket on the bucket: answer so, and record it."""
+        need = s3_missing_key_needs(self.command, self.path, self.headers)
+        if need is None:
+            return None
+
+        def intercept(resp: http.client.HTTPResponse) -> bool:
+            if resp.status != 404:
+                return False
+            denial = gate.check(key, [need], f"{call} (a missing key answers 403 without {need.action})")
+            if denial is None:
+                return False
+            resp.read()
+            self.access_log(f"IAM DENIED {denial}")
+            self._send_simple(403, IAM.s3_access_denied(ACCOUNT, denial), "application/xml",
+                              {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "Server": "AmazonS3"})
+            return True
+
+        return intercept
 
     def access_log(self, line: str) -> None:
         self.server.owner.access_log(line)  # type: ignore[attr-defined]
 
 
 class FaultProxy(_ThreadedService):
-    def __init__(self, upstream_port: int, log_path: Path):
+    """The functions' S3 endpoint: IAM checked (when `iam` is set), faults injected on demand."""
+
+    def __init__(self, upstream_port: int, log_path: Path, name: str = "s3-fault-proxy"):
         self.upstream_host = HOST
         self.upstream_port = upstream_port
+        self.iam: IAM.IamGate | None = None
         self._lock = threading.Lock()
         self._pending = 0
         self.faults_served = 0
         self.forwarded = 0
-        super().__init__("s3-fault-proxy", _FaultProxyHandler, log_path)
+        super().__init__(name, _FaultProxyHandler, log_path)
 
     def set_faults(self, n: int) -> None:
         with self._lock:
@@ -641,14 +703,15 @@ class _RouterHandler(_ForwardingHandler):
     def _invoke(self, owner: "LambdaRouter", name: str) -> None:
         target = owner.function_bins.get(name, name)
         owner.count_invoke(name)
+        invoke_port = owner.invoke_ports.get(target, owner.invoke_port)
         payload = b"".join(self._iter_request_body())
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in HOP_BY_HOP | {"host", "content-length", "transfer-encoding"}}
-        headers["Host"] = f"{HOST}:{owner.invoke_port}"
+        headers["Host"] = f"{HOST}:{invoke_port}"
         headers["Content-Length"] = str(len(payload))
         path = f"/2015-03-31/functions/{urllib.parse.quote(target, safe='')}/invocations"
         t0 = time.monotonic()
-        conn = http.client.HTTPConnection(HOST, owner.invoke_port, timeout=owner.invoke_timeout)
+        conn = http.client.HTTPConnection(HOST, invoke_port, timeout=owner.invoke_timeout)
         try:
             conn.request("POST", path, payload, headers)
             resp = conn.getresponse()
@@ -683,8 +746,10 @@ class _RouterHandler(_ForwardingHandler):
 
 
 class LambdaRouter(_ThreadedService):
-    def __init__(self, invoke_port: int, log_path: Path, function_bins: dict[str, str] | None = None):
-        self.invoke_port = invoke_port
+    def __init__(self, invoke_port: int, log_path: Path, function_bins: dict[str, str] | None = None,
+                 invoke_ports: dict[str, int] | None = None):
+        self.invoke_port = invoke_port  # functions not in invoke_ports
+        self.invoke_ports = invoke_ports or {}  # binary -> its `cargo lambda watch`
         self.moto_port = 0  # set once moto runs
         self.function_bins = function_bins or {}
         self.invoke_timeout = 3600.0
@@ -695,6 +760,40 @@ class LambdaRouter(_ThreadedService):
     def count_invoke(self, name: str) -> None:
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# DynamoDB IAM gate: the functions' DynamoDB endpoint, in front of moto
+
+
+class _DynamoGateHandler(_ForwardingHandler):
+    def _handle(self) -> None:
+        owner: DynamoGate = self.server.owner  # type: ignore[attr-defined]
+        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+        raw = b"".join(self._iter_request_body())
+        if owner.iam is not None and owner.iam.role_of(key) is not None:
+            chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+            target = self.headers.get("X-Amz-Target") or ""
+            needs = dynamodb_needs(target, _dechunk(raw) if chunked else raw, REGION, ACCOUNT)
+            denial = owner.iam.check(key, needs, f"DynamoDB {target.rsplit('.', 1)[-1]}")
+            if denial is not None:
+                self.access_log(f"IAM DENIED {denial}")
+                body, headers = IAM.dynamodb_access_denied(ACCOUNT, denial)
+                self._send_simple(400, body, "application/x-amz-json-1.0", headers)
+                return
+        self._forward(HOST, owner.upstream_port, body=raw)
+
+    def access_log(self, line: str) -> None:
+        self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+class DynamoGate(_ThreadedService):
+    """The functions' DynamoDB endpoint: every call checked against the caller's role, then moto."""
+
+    def __init__(self, upstream_port: int, log_path: Path):
+        self.upstream_port = upstream_port
+        self.iam: IAM.IamGate | None = None
+        super().__init__("dynamodb-iam-gate", _DynamoGateHandler, log_path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -723,6 +822,18 @@ class _CdnRouterHandler(_ForwardingHandler):
     def _handle(self) -> None:
         owner: CdnFaultRouter = self.server.owner  # type: ignore[attr-defined]
         path = urllib.parse.urlsplit(self.path).path
+        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+        if owner.iam is not None and owner.iam.role_of(key) is not None:
+            needs = cloudfront_needs(self.command, self.path, ACCOUNT)
+            denial = owner.iam.check(key, needs, f"CloudFront {self.command} {path}")
+            if denial is not None:
+                self._drain_request_body()
+                owner.record({"distribution": "", "caller_reference": None, "paths": [], "at": time.time(),
+                              "outcome": "denied", "status": 403, "denial": str(denial)})
+                self.access_log(f"IAM DENIED {denial}")
+                self._send_simple(403, IAM.cloudfront_access_denied(ACCOUNT, denial), "text/xml",
+                                  {"x-amzn-RequestId": str(uuid.uuid4())})
+                return
         m = _CREATE_INVALIDATION_RE.match(path)
         if self.command != "POST" or not m:
             self._forward(HOST, owner.upstream_port)
@@ -808,6 +919,7 @@ class CdnFaultRouter(_ThreadedService):
 
     def __init__(self, upstream_port: int, log_path: Path):
         self.upstream_port = upstream_port
+        self.iam: IAM.IamGate | None = None
         self._lock = threading.Lock()
         self._pending = 0
         self._kind = "TooManyInvalidationsInProgress"
@@ -938,8 +1050,12 @@ class Harness:
         self.replica_weed: ManagedProcess | None = None
         self.replica_port = 0
         self.moto: ManagedProcess | None = None
-        self.watch: ManagedProcess | None = None
+        self.watch: ManagedProcess | None = None  # the precompute function's; all share one log
+        self.watches: dict[str, ManagedProcess] = {}  # binary -> its `cargo lambda watch`
         self.proxy: FaultProxy | None = None
+        self.replica_proxy: FaultProxy | None = None
+        self.dynamo_gate: DynamoGate | None = None
+        self.iam: IAM.IamGate | None = None
         self.router: LambdaRouter | None = None
         self.cdn: CdnFaultRouter | None = None
         self.distribution_id = ""
@@ -951,6 +1067,18 @@ class Harness:
             invoke_port = int(external)
             self.with_lambda = False
         self.invoke_port = invoke_port or free_port()
+        # One `cargo lambda watch` per function, each with its role's credentials; an external
+        # invoke endpoint serves every function with the harness's own key (IAM not checked).
+        self.invoke_ports: dict[str, int] = {} if external else {
+            self.function_bin: self.invoke_port, TRANSFORM_NAME: free_port(), TAKEDOWN_NAME: free_port()}
+        self.template = IAM.Template.load(
+            TEMPLATE, {"ReplicaBucketName": REPLICA, "ReplicaRegion": REPLICA_REGION},
+            {"OriginalsBucket": ORIGINALS, "DerivedBucket": DERIVED, "ManifestTable": TABLE,
+             "AuditTable": AUDIT_TABLE, **{logical: name for name, logical in FUNCTION_LOGICAL_IDS.items()}},
+            REGION, ACCOUNT)
+        # role logical id -> (access key, secret key), known to SeaweedFS as identities
+        self.role_keys = {role: (f"it-{role}", f"it-{role}-secret")
+                          for role in sorted({self.template.function_role(f) for f in FUNCTION_LOGICAL_IDS.values()})}
         self.s3_port = 0
         self.moto_port = 0
         self.state_machine_arn = ""
@@ -968,16 +1096,21 @@ class Harness:
             self._start_replica()
             self.proxy = FaultProxy(self.s3_port, self.logs / "s3-fault-proxy.log")
             self.services.append(self.proxy)
+            self.replica_proxy = FaultProxy(self.replica_port, self.logs / "s3-replica-proxy.log", "s3-replica-proxy")
+            self.services.append(self.replica_proxy)
             self.router = LambdaRouter(self.invoke_port, self.logs / "lambda-router.log",
-                                       {FUNCTION_NAME: self.function_bin})
+                                       {FUNCTION_NAME: self.function_bin}, self.invoke_ports)
             self.services.append(self.router)
             self._start_moto()
             self.router.moto_port = self.moto_port
+            self.dynamo_gate = DynamoGate(self.moto_port, self.logs / "dynamodb-iam-gate.log")
+            self.services.append(self.dynamo_gate)
             self._create_table()
             self._create_table(AUDIT_TABLE)
             self._create_distribution()
             self.cdn = CdnFaultRouter(self.moto_port, self.logs / "cdn-fault-router.log")
             self.services.append(self.cdn)
+            self._start_iam_gate()
             self._create_state_machine()
             self._create_workflows()
             if self.with_lambda:
@@ -1049,7 +1182,34 @@ class Harness:
             f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}", "-admin.ui=false",
             "-webdav=false", "-master.telemetry=false",
             f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
+            f"-s3.config={self._s3_identities()}",
         ]
+
+    def _s3_identities(self) -> Path:
+        """SeaweedFS's identities: the harness's own key and one key per function role (what
+        each may do is decided by the IAM gate in front, not by SeaweedFS)."""
+        path = self.tmp / "s3-identities.json"
+        everything = ["Admin", "Read", "List", "Tagging", "Write"]
+        keys = [(ACCESS_KEY, SECRET_KEY), *self.role_keys.values()]
+        path.write_text(json.dumps({"identities": [
+            {"name": access, "credentials": [{"accessKey": access, "secretKey": secret}], "actions": everything}
+            for access, secret in keys]}, indent=2))
+        return path
+
+    def _start_iam_gate(self) -> None:
+        """IAM as the account would enforce it (iam.py), on every endpoint the functions use."""
+        self.template.physical["Distribution"] = self.distribution_id
+        self.iam = IAM.IamGate(self.template, {access: role for role, (access, _) in self.role_keys.items()},
+                               {ACCESS_KEY, "moto"})
+        for gate in (self.proxy, self.replica_proxy, self.dynamo_gate, self.cdn):
+            assert gate is not None
+            gate.iam = self.iam
+        log(f"IAM gate: roles {sorted(self.role_keys)} from {TEMPLATE.name}")
+
+    def role_of_function(self, function: str) -> str:
+        """The logical id of the role binary `function` runs with (template.yaml)."""
+        logical = FUNCTION_LOGICAL_IDS[FUNCTION_NAME if function == self.function_bin else function]
+        return self.template.function_role(logical)
 
     def _weed_env(self) -> dict[str, str]:
         env = self._base_env()
@@ -1238,25 +1398,31 @@ class Harness:
         )["stateMachineArn"]
 
     # ---- cargo lambda watch ---------------------------------------------------------------
-    def function_env(self) -> dict[str, str]:
-        assert self.proxy is not None
+    def function_env(self, function: str | None = None) -> dict[str, str]:
+        """The environment of binary `function` (default: the precompute function): the
+        endpoints of the gates and its role's credentials (the harness's own key for an
+        external invoke endpoint, which then runs unchecked)."""
+        assert self.proxy is not None and self.replica_proxy is not None and self.dynamo_gate is not None
+        function = function or self.function_bin
+        access, secret = ((ACCESS_KEY, SECRET_KEY) if not self.invoke_ports
+                          else self.role_keys[self.role_of_function(function)])
         return {
             "ORIGINALS_BUCKET": ORIGINALS,
             "DERIVED_BUCKET": DERIVED,
             "MANIFEST_TABLE": TABLE,
             "REPLICA_BUCKET": REPLICA,
             "REPLICA_REGION": REPLICA_REGION,
-            "REPLICA_ENDPOINT_URL": f"http://{HOST}:{self.replica_port}",
+            "REPLICA_ENDPOINT_URL": f"http://{HOST}:{self.replica_proxy.port}",
             "PRIMARY_READ_TIMEOUT_MS": "2000",
             "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{self.proxy.port}",
-            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.moto_port}",
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.dynamo_gate.port}",
             "AUDIT_TABLE": AUDIT_TABLE,
             "DISTRIBUTION_ID": self.distribution_id,
             "AWS_ENDPOINT_URL_CLOUDFRONT": f"http://{HOST}:{self.cdn.port}" if self.cdn else "",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": access,
+            "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_EC2_METADATA_DISABLED": "true",
             "RUST_LOG": os.environ.get("PIXELFRONT_RUST_LOG", "info"),
             "RUST_BACKTRACE": "1",
@@ -1266,24 +1432,33 @@ class Harness:
         cargo_lambda = shutil.which("cargo-lambda", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         if not cargo_lambda or not shutil.which("cargo"):
             raise StartupError("cargo / cargo-lambda not found on PATH")
-        env_file = self.tmp / "function.env"
-        fenv = self.function_env()
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in fenv.items()))
-        env = self._base_env()
-        env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "pixelfront" / "target"))
-        # the function inherits cargo-lambda's environment too; keep them in agreement
-        env.update(fenv)
-        argv = [
-            "cargo", "lambda", "watch",
-            "--invoke-address", HOST, "--invoke-port", str(self.invoke_port),
-            "--ignore-changes",  # the owner edits code while the suite runs; no mid-run rebuilds
-            # several function instances, so that concurrent invocations really race on the
-            # manifest's conditional writes (test_concurrent_deliveries_get_distinct_versions)
-            "--concurrency", "4",
-            "--env-file", str(env_file),
-        ]
-        self.watch = self._spawn("cargo-lambda-watch", argv, env, cwd=REPO_ROOT)
-        wait_until(lambda: _tcp_open(HOST, self.invoke_port), 120, "cargo lambda watch invoke port", 0.3, self.watch)
+        # One watch per function: each function runs with its own role's credentials. All of
+        # them write one log (the function log the tests read).
+        log_path = self.logs / "cargo-lambda-watch.log"
+        for function, port in self.invoke_ports.items():
+            env_file = self.tmp / f"{function}.env"
+            fenv = self.function_env(function)
+            env_file.write_text("".join(f"{k}={v}\n" for k, v in fenv.items()))
+            env = self._base_env()
+            env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "pixelfront" / "target"))
+            # the function inherits cargo-lambda's environment too; keep them in agreement
+            env.update(fenv)
+            argv = [
+                "cargo", "lambda", "watch",
+                "--invoke-address", HOST, "--invoke-port", str(port),
+                "--ignore-changes",  # the owner edits code while the suite runs; no mid-run rebuilds
+                # several function instances, so that concurrent invocations really race on the
+                # manifest's conditional writes (test_concurrent_deliveries_get_distinct_versions)
+                "--concurrency", "4",
+                "--env-file", str(env_file),
+            ]
+            proc = ManagedProcess(f"cargo-lambda-watch-{function}", argv, log_path, env, REPO_ROOT)
+            self.procs.append(proc)
+            self.watches[function] = proc
+        self.watch = self.watches[self.function_bin]
+        for function, port in self.invoke_ports.items():
+            wait_until(lambda p=port: _tcp_open(HOST, p), 120, f"cargo lambda watch invoke port ({function})",
+                       0.3, self.watches[function])
         self._warm_up()
         self._warm.add(self.function_bin)
 
@@ -1293,6 +1468,7 @@ class Harness:
         it runs; a build error in the log ends the wait at once."""
         assert self.watch is not None
         function = function or self.function_bin
+        watch = self.watches.get(function, self.watch)
         timeout = float(os.environ.get("PIXELFRONT_BUILD_TIMEOUT", "2400"))
         deadline = time.monotonic() + timeout
         t0 = time.monotonic()
@@ -1315,17 +1491,17 @@ class Harness:
             last = time.monotonic()
             while t.is_alive():
                 t.join(1.0)
-                if not self.watch.alive():
-                    raise StartupError(f"cargo lambda watch exited while {function} was building", self.watch)
+                if not watch.alive():
+                    raise StartupError(f"cargo lambda watch exited while {function} was building", watch)
                 log_text = self.function_log_since(log_start, 256 * 1024)
                 if build_error.search(log_text):
-                    raise StartupError(f"the function {function} does not build", self.watch)
+                    raise StartupError(f"the function {function} does not build", watch)
                 if time.monotonic() - last >= 20:
                     last = time.monotonic()
                     line = log_text.strip().splitlines()[-1][:160] if log_text.strip() else ""
                     log(f"waiting for {function} to build/start ({time.monotonic() - t0:.0f}s): {line}")
                 if time.monotonic() > deadline:
-                    raise StartupError(f"{function} not ready after {timeout:.0f}s", self.watch)
+                    raise StartupError(f"{function} not ready after {timeout:.0f}s", watch)
             if "resp" in result:
                 status, headers, body = result["resp"]
                 text = body.decode("utf-8", "replace")
@@ -1336,7 +1512,7 @@ class Harness:
             else:
                 log(f"warm-up attempt {attempt}: {result.get('err')!r}")
             if time.monotonic() > deadline:
-                raise StartupError(f"{function} not ready after {timeout:.0f}s", self.watch)
+                raise StartupError(f"{function} not ready after {timeout:.0f}s", watch)
             time.sleep(2)
 
     def warm_up_function(self, function: str) -> None:
@@ -1354,10 +1530,11 @@ class Harness:
                       function: str | None = None) -> tuple[int, dict[str, str], bytes]:
         """POST a payload to cargo lambda watch's invoke endpoint (bypassing Step Functions);
         `function` is the binary (default: the precompute function)."""
-        conn = http.client.HTTPConnection(HOST, self.invoke_port, timeout=timeout)
+        function = function or self.function_bin
+        conn = http.client.HTTPConnection(HOST, self.invoke_ports.get(function, self.invoke_port), timeout=timeout)
         try:
             body = json.dumps(payload).encode()
-            conn.request("POST", f"/2015-03-31/functions/{function or self.function_bin}/invocations", body,
+            conn.request("POST", f"/2015-03-31/functions/{function}/invocations", body,
                          {"Content-Type": "application/json"})
             resp = conn.getresponse()
             data = resp.read()
@@ -1382,7 +1559,8 @@ class Harness:
                          "sourceIp": "198.51.100.7", "userAgent": "pixelfront-it"},
             },
         }
-        conn = http.client.HTTPConnection(HOST, self.invoke_port, timeout=timeout)
+        conn = http.client.HTTPConnection(HOST, self.invoke_ports.get(TRANSFORM_NAME, self.invoke_port),
+                                          timeout=timeout)
         try:
             conn.request("POST", f"/2015-03-31/functions/{TRANSFORM_NAME}/invocations",
                          json.dumps(event).encode(), {"Content-Type": "application/json"})

@@ -4,10 +4,12 @@
 //! the S3 and DynamoDB adapters into the shared pipeline, and hand each payload to
 //! [`pixelfront_shared::pipeline::task::handle`]. Errors become the Lambda `errorType` the state
 //! machine matches: image errors are permanent (caught, recorded as `failed`), store errors
-//! transient (retried with backoff).
+//! transient (retried with backoff). Each render and each error prints its CloudWatch metrics
+//! ([`pixelfront_shared::metrics`]).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use pixelfront_shared::lambda;
+use pixelfront_shared::metrics::{self, Emf};
 use pixelfront_shared::pipeline::{task, Pipeline, PipelineError};
 use pixelfront_shared::store::dynamo::DynamoManifest;
 use pixelfront_shared::store::s3::{self, S3Objects};
@@ -30,6 +32,7 @@ impl From<TaskError> for Diagnostic {
 async fn main() -> Result<(), lambda_runtime::Error> {
     pixelfront_shared::alloc::limit_malloc_arenas();
     lambda::init_tracing();
+    let function = metrics::function_name("precompute");
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;
     let table = lambda::required_env("MANIFEST_TABLE")?;
@@ -45,11 +48,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     tracing::info!(threads, "precompute ready");
 
-    let pipeline = &pipeline;
+    let (pipeline, function) = (&pipeline, function.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         match task::handle(pipeline, event.payload).await {
-            Ok(result) => Ok(result),
+            Ok(result) => {
+                metrics::precompute_result(function, &result).emit();
+                Ok(result)
+            }
             Err(e) => {
+                Emf::error(function, e.error_type()).emit();
                 tracing::warn!(
                     error_type = e.error_type(),
                     permanent = e.is_permanent(),

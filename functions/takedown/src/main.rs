@@ -4,10 +4,12 @@
 //! (manifest, audit) and CloudFront adapters, and hand each payload to
 //! [`pixelfront_shared::removal::task::Removal::handle`]. Errors become the Lambda `errorType` the
 //! state machine matches (`TooManyInvalidationsInProgress` and `Throttling` are retried at
-//! length; `InvalidRequest` fails the execution at once).
+//! length; `InvalidRequest` fails the execution at once). A finished request and each error
+//! print their CloudWatch metrics ([`pixelfront_shared::metrics`]).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use pixelfront_shared::lambda;
+use pixelfront_shared::metrics::{self, Emf};
 use pixelfront_shared::removal::cloudfront::CloudFront;
 use pixelfront_shared::removal::dynamo::DynamoAudit;
 use pixelfront_shared::removal::task::Removal;
@@ -32,6 +34,7 @@ impl From<TaskError> for Diagnostic {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
+    let function = metrics::function_name("takedown");
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;
     let manifest_table = lambda::required_env("MANIFEST_TABLE")?;
@@ -58,15 +61,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     tracing::info!(replica = removal.replica.is_some(), "takedown ready");
 
-    let removal = &removal;
+    let (removal, function) = (&removal, function.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let step = event.payload.get("step").cloned().unwrap_or(Value::Null);
         match removal.handle(event.payload).await {
             Ok(result) => {
                 tracing::info!(%step, "step done");
+                metrics::takedown_result(function, step.as_str().unwrap_or(""), &result).emit();
                 Ok(result)
             }
             Err(e) => {
+                Emf::error(function, e.error_type()).emit();
                 tracing::warn!(%step, error_type = e.error_type(), error = %e, "step failed");
                 Err(TaskError(e))
             }

@@ -6,7 +6,9 @@
 //! adapters into [`pixelfront_shared::delivery::Transformer`], and hand each request to
 //! [`Transformer::admit`], [`Transformer::deliver`] and the shared HTTP mapping
 //! ([`pixelfront_shared::delivery::http`]), the one the local stack answers with too.
-//! Everything it checks, renders and answers is the shared crate's code.
+//! Everything it checks, renders and answers is the shared crate's code. Each request prints its
+//! CloudWatch metrics ([`pixelfront_shared::metrics`]): the miss, the render, and an error for a
+//! 5xx or an unrenderable original.
 
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use pixelfront_shared::delivery::admission::MIB;
@@ -16,6 +18,7 @@ use pixelfront_shared::delivery::{
     FORWARDED_REQUEST_HEADER,
 };
 use pixelfront_shared::lambda;
+use pixelfront_shared::metrics::{self, Emf, Unit};
 use pixelfront_shared::normalize::accept_header;
 use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
 use pixelfront_shared::store::s3::{self, S3Objects};
@@ -78,8 +81,27 @@ fn admission_from_env(var: impl Fn(&str) -> Option<String>) -> Result<AdmissionC
     Ok(cfg)
 }
 
-/// The transformer's answer to `req`, in the shared HTTP mapping.
-async fn answer<O, R, D, M, P>(t: &Transformer<O, R, D, M, P>, req: &Request) -> HttpResponse
+/// One request's metrics: every request is a miss of the derived bucket.
+fn miss(function: &str) -> Emf {
+    Emf::new(function).with(metrics::ON_DEMAND_MISSES, Unit::Count, 1.0)
+}
+
+/// The answer to a failed request, with `records` and, when the failure is the service's (5xx)
+/// or the original's (422) rather than the viewer's, an error record.
+fn failed(function: &str, e: &DeliveryError, mut records: Vec<Emf>) -> (HttpResponse, Vec<Emf>) {
+    if e.status() >= 500 || matches!(e, DeliveryError::Unrenderable { .. }) {
+        records.push(Emf::error(function, e.error_type()));
+    }
+    (mapping::error(e), records)
+}
+
+/// The transformer's answer to `req`, in the shared HTTP mapping, and the request's metrics
+/// records (dimension `Function` = `function`), for the caller to emit.
+async fn answer<O, R, D, M, P>(
+    t: &Transformer<O, R, D, M, P>,
+    req: &Request,
+    function: &str,
+) -> (HttpResponse, Vec<Emf>)
 where
     O: ObjectStore,
     R: ObjectStore,
@@ -88,7 +110,7 @@ where
     P: PolicyStore,
 {
     if let Some(refused) = mapping::method_not_allowed(req.method()) {
-        return refused;
+        return (refused, vec![miss(function)]);
     }
     let header_str = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     // The raw path: the URI's path has had dot segments resolved by the URL parser.
@@ -120,12 +142,25 @@ where
     // the answer's Vary.
     let admitted = match t.admit(&incoming, now).await {
         Ok(a) => a,
-        Err(e) => return mapping::error(&e),
+        Err(e) => return failed(function, &e, vec![miss(function)]),
     };
     let delivered = match t.deliver(&admitted).await {
         Ok(d) => d,
-        Err(e) => return mapping::error(&e),
+        Err(e) => return failed(function, &e, vec![miss(function)]),
     };
+    let mut record = miss(function);
+    if let Source::Rendered { stored, .. } = delivered.source {
+        record = record.with(metrics::RENDERS, Unit::Count, 1.0).with(
+            metrics::RENDER_TIME,
+            Unit::Milliseconds,
+            delivered.render_ms as f64,
+        );
+        if stored {
+            let bytes = delivered.bytes.len() as f64;
+            record = record.with(metrics::BYTES_WRITTEN, Unit::Bytes, bytes);
+        }
+    }
+    let records = vec![record];
     tracing::info!(
         key = %delivered.derived_key,
         source = delivered.source.as_str(),
@@ -141,21 +176,23 @@ where
                 None if query.is_empty() => path.to_string(),
                 None => format!("{path}?{query}"),
             };
-            return mapping::fetch_again(&location);
+            return (mapping::fetch_again(&location), records);
         }
-        return mapping::error(&DeliveryError::Unavailable(format!(
+        let e = DeliveryError::Unavailable(format!(
             "{} is {} bytes, over the inline limit, and not stored",
             delivered.derived_key,
             delivered.bytes.len()
-        )));
+        ));
+        return failed(function, &e, records);
     }
-    resp
+    (resp, records)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     pixelfront_shared::alloc::limit_malloc_arenas();
     lambda::init_tracing();
+    let function = metrics::function_name("transform");
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;
     let table = lambda::required_env("MANIFEST_TABLE")?;
@@ -198,9 +235,13 @@ async fn main() -> Result<(), lambda_http::Error> {
         replica = transformer.replica.is_some(),
         "transform ready"
     );
-    let transformer = &transformer;
+    let (transformer, function) = (&transformer, function.as_str());
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(to_lambda(answer(transformer, &req).await))
+        let (resp, records) = answer(transformer, &req, function).await;
+        for record in &records {
+            record.emit();
+        }
+        Ok::<_, std::convert::Infallible>(to_lambda(resp))
     }))
     .await
 }
@@ -216,7 +257,13 @@ mod tests {
 
     /// One Function URL request, as the handler runs it.
     async fn handle(t: &Memory, req: Request) -> Response<Body> {
-        to_lambda(answer(t, &req).await)
+        to_lambda(answer(t, &req, "transform").await.0)
+    }
+
+    /// The metrics records of one request, as JSON (timestamp 0).
+    async fn records(t: &Memory, req: Request) -> Vec<serde_json::Value> {
+        let (_, records) = answer(t, &req, "transform").await;
+        records.iter().map(|r| r.to_json(0)).collect()
     }
 
     async fn with_original(bytes: Vec<u8>) -> Memory {
@@ -390,6 +437,39 @@ mod tests {
         drop(busy);
         let r = handle(&t, request("GET", "/img/acme/v1/p.png?w=100&fmt=webp", &[])).await;
         assert_eq!(r.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn each_request_records_its_miss_render_and_server_errors() {
+        let mut t = with_original(png(300, 200, false)).await;
+        let url = "/img/acme/v1/p.png?w=100&fmt=webp";
+        let r = records(&t, request("GET", url, &[])).await;
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0]["Function"], "transform");
+        assert_eq!(
+            (&r[0]["OnDemandMisses"], &r[0]["Renders"]),
+            (&1.0.into(), &1.0.into())
+        );
+        assert!(r[0]["RenderTime"].is_number() && r[0]["BytesWritten"].as_f64() > Some(0.0));
+        // Found stored: a miss, no render.
+        let r = records(&t, request("GET", url, &[])).await;
+        assert!(r.len() == 1 && r[0].get("Renders").is_none(), "{r:?}");
+        // The viewer's mistakes are not errors.
+        let r = records(&t, request("GET", "/img/acme/v9/p.png", &[])).await;
+        assert!(r.len() == 1 && r[0].get("Errors").is_none(), "{r:?}");
+        // A shed render is: Errors by ErrorType.
+        t.admission = Admission::new(AdmissionConfig {
+            max_renders: 1,
+            wait: Duration::from_millis(10),
+            ..AdmissionConfig::default()
+        });
+        let _busy = t.admission.slot().await.expect("slot");
+        let r = records(&t, request("GET", "/img/acme/v1/p.png?w=200&fmt=webp", &[])).await;
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(
+            (&r[1]["ErrorType"], &r[1]["Errors"]),
+            (&"Overloaded".into(), &1.0.into())
+        );
     }
 
     #[tokio::test]

@@ -116,6 +116,23 @@ impl DeliveryError {
         }
     }
 
+    /// A stable name of the error's kind, for logs and metrics: the variant's name, or for
+    /// [`DeliveryError::Unrenderable`] the original's error type (`ImageCorrupt`, …).
+    pub fn error_type(&self) -> &str {
+        match self {
+            DeliveryError::BadRequest(_) => "BadRequest",
+            DeliveryError::Mismatch => "Mismatch",
+            DeliveryError::Forbidden(_) => "Forbidden",
+            DeliveryError::NotFound => "NotFound",
+            DeliveryError::Removed => "Removed",
+            DeliveryError::Unrenderable { error_type, .. } => error_type,
+            DeliveryError::Overloaded { .. } => "Overloaded",
+            DeliveryError::RateLimited { .. } => "RateLimited",
+            DeliveryError::Unavailable(_) => "Unavailable",
+            DeliveryError::Internal(_) => "Internal",
+        }
+    }
+
     /// The short public reason (the response body): the rejection or refusal reason the edge
     /// gives, never store, SDK or file-system detail.
     pub fn reason(&self) -> String {

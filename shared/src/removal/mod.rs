@@ -11,7 +11,8 @@
 //! 2. [`purge`]: per asset and bucket (originals, replica, derived), list every S3 version and
 //!    delete marker of exactly that asset (a delimited listing: the key `K` never reaches the
 //!    objects of `K/x`), record them in the audit item, delete them, and check that nothing is
-//!    left;
+//!    left; the originals wait until no version is pending cross-region replication, and the
+//!    replica is purged once more after them ([`replication`]: a copy that lands late);
 //! 3. [`plan`]: the CDN invalidations, one cache tag per asset, and for an asset whose tag
 //!    CloudFront cannot take the exact path of each derivative the purge removed
 //!    ([`fallback_paths`]), in batches that stay inside CloudFront's in-flight limits
@@ -22,6 +23,7 @@
 //! 5. [`finish`]: set the final status again, close every audit item with the end time and
 //!    the invalidation ids, and write the request item that makes a repeat a no-op.
 
+pub mod replication;
 pub mod run;
 pub mod task;
 
@@ -36,6 +38,7 @@ pub mod sqlite;
 
 use crate::normalize::valid_tenant;
 use crate::store::{AssetId, ManifestError, ManifestStore, Status, StoreError};
+pub use replication::ReplicationState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -51,7 +54,7 @@ const _: () = assert!(INVALIDATION_CONCURRENCY * MAX_PATHS_PER_BATCH <= 3000);
 
 /// Most assets one request may cover; larger lists are split into several requests by the CLI
 /// ([`request_chunks`]). The state carries the asset list (payloads are capped at 256 KB), and
-/// each asset costs about 21 history events in the purge map (a Standard execution keeps at
+/// each asset costs about 28 history events in the purge map (a Standard execution keeps at
 /// most 25,000).
 pub const MAX_ASSETS_PER_REQUEST: usize = 500;
 
@@ -96,6 +99,10 @@ pub enum RemovalError {
     /// Objects were still listed after their deletion (e.g. a concurrent upload): retried.
     #[error("{0} object version(s) remain after the purge of {1}")]
     PurgeIncomplete(usize, String),
+    /// Versions of the original were still pending cross-region replication after the last
+    /// check: nothing of it was deleted (its copy could land in the replica after the purge).
+    #[error("{0} version(s) still pending replication: {1}")]
+    ReplicationPending(usize, String),
     /// The request id already names another request (other assets or another action): nothing
     /// was changed. Permanent: use a new request id.
     #[error("request id conflict: {0}")]
@@ -117,6 +124,7 @@ impl RemovalError {
             RemovalError::Cdn(CdnError::Unavailable(_)) => "CdnUnavailable",
             RemovalError::Audit(_) => "AuditUnavailable",
             RemovalError::PurgeIncomplete(..) => "PurgeIncomplete",
+            RemovalError::ReplicationPending(..) => "ReplicationPending",
             RemovalError::Conflict(_) => "RequestIdConflict",
         }
     }
@@ -294,6 +302,16 @@ pub struct Purged {
     /// `true` when the target is not configured (no replica): nothing to do.
     #[serde(default)]
     pub skipped: bool,
+    /// Originals only: versions still pending cross-region replication. When non-zero nothing
+    /// was deleted; check again after `wait_seconds`.
+    #[serde(default)]
+    pub pending: usize,
+    /// Originals only: the replication checks made so far, this one included.
+    #[serde(default)]
+    pub checks: u32,
+    /// Originals only: seconds to wait before the next check (0 when nothing is pending).
+    #[serde(default)]
+    pub wait_seconds: u64,
 }
 
 /// What a batch invalidates.
@@ -455,6 +473,18 @@ pub trait VersionedStore: Send + Sync {
         key: &str,
         version_id: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The replication state of one version (S3: `HeadObject` with the version id, its
+    /// `x-amz-replication-status`). A store that does not replicate answers
+    /// [`ReplicationState::None`].
+    fn replication(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<ReplicationState, StoreError>> + Send {
+        let _ = (key, version_id);
+        async { Ok(ReplicationState::None) }
+    }
 }
 
 /// The CDN in front of the derived bucket.
@@ -545,6 +575,14 @@ impl<T: VersionedStore> VersionedStore for Arc<T> {
         version_id: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete_version(key, version_id)
+    }
+
+    fn replication(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<ReplicationState, StoreError>> + Send {
+        (**self).replication(key, version_id)
     }
 }
 
@@ -978,21 +1016,35 @@ pub fn reason_name(r: Reason) -> &'static str {
 /// `{key}.bak`, not `{key}/x`), the derivatives of version N are the objects directly under
 /// `{tenant}/v{N}/{key}/` (derivative names never contain `/`), both listed with the
 /// delimiter `/`.
+///
+/// `gate` (the originals of a replicated bucket): the number of replication checks made
+/// before this one. Then nothing is deleted while a listed version is pending replication: the
+/// result counts the pending versions and the wait before the next check, and the last check
+/// allowed fails with [`RemovalError::ReplicationPending`] ([`replication`]). A version that
+/// appears after the listing is found by the listing after the deletions
+/// ([`RemovalError::PurgeIncomplete`], retried), so no version is deleted unchecked.
 pub async fn purge<S: VersionedStore, A: AuditStore>(
     store: Option<&S>,
     audit: &A,
     request_id: &str,
     target: Target,
     asset: &AssetVersions,
+    gate: Option<u32>,
 ) -> Result<Purged, RemovalError> {
     let id = asset.asset();
+    let checks = gate.map_or(0, |c| c.saturating_add(1));
+    let mut out = Purged {
+        target,
+        asset: id.id(),
+        deleted: 0,
+        skipped: false,
+        pending: 0,
+        checks,
+        wait_seconds: 0,
+    };
     let Some(store) = store else {
-        return Ok(Purged {
-            target,
-            asset: id.id(),
-            deleted: 0,
-            skipped: true,
-        });
+        out.skipped = true;
+        return Ok(out);
     };
     let prefixes: Vec<String> = match target {
         Target::Originals | Target::Replica => vec![id.id()],
@@ -1011,11 +1063,21 @@ pub async fn purge<S: VersionedStore, A: AuditStore>(
         }
         Ok::<_, RemovalError>(found)
     };
-    let mut deleted = 0;
     for prefix in prefixes {
         let found = list(prefix.clone()).await?;
         if found.is_empty() {
             continue;
+        }
+        if gate.is_some() {
+            let pending = replication::pending_versions(store, &found).await?;
+            if pending > 0 {
+                if checks >= replication::MAX_REPLICATION_CHECKS {
+                    return Err(replication::still_pending(pending, &out.asset, checks));
+                }
+                out.pending = pending;
+                out.wait_seconds = replication::replication_wait(checks);
+                return Ok(out);
+            }
         }
         let records: Vec<Deleted> = found
             .iter()
@@ -1034,18 +1096,13 @@ pub async fn purge<S: VersionedStore, A: AuditStore>(
                 .delete_version(&v.key, v.version_id.as_deref())
                 .await?;
         }
-        deleted += found.len();
+        out.deleted += found.len();
         let left = list(prefix.clone()).await?;
         if !left.is_empty() {
             return Err(RemovalError::PurgeIncomplete(left.len(), prefix));
         }
     }
-    Ok(Purged {
-        target,
-        asset: id.id(),
-        deleted,
-        skipped: false,
-    })
+    Ok(out)
 }
 
 /// The cache tag of an asset as an invalidation item: `#asset:{tenant}/{key}`.
@@ -1198,8 +1255,11 @@ pub async fn finish<M: ManifestStore, A: AuditStore>(
 }
 
 pub mod memory;
+pub mod memory_crr;
 
 #[cfg(test)]
 mod end_to_end;
+#[cfg(test)]
+mod late_replica;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,9 @@
 //! the local stack (and the tests).
 //!
 //! The same steps in the same order: `begin` (a finished request id returns its stored
-//! summary), `purge` of the originals, the replica and the derived bucket per asset, `plan`,
+//! summary), `purge` per asset of the replica, the originals (again, after a short sleep,
+//! while a version is pending replication), the derived bucket and the replica once more,
+//! `plan`,
 //! `invalidate` per batch (waiting, briefly, for each batch to complete), `finish`. The steps
 //! run one after the other where the state machine runs some at once; each is idempotent, so
 //! the order within a stage does not matter. The errors the state machine retries are retried
@@ -159,13 +161,21 @@ where
         let assets = &begun.assets;
         let mut deleted = 0;
         for asset in assets {
-            for target in [Target::Originals, Target::Replica, Target::Derived] {
-                let purged = retrying("purge", &[&RETRIED], RUN_RETRIES, || async move {
-                    self.purge_target(request_id, target, asset).await
-                })
-                .await?;
-                deleted += purged.deleted;
-            }
+            // The replica first, the originals once none is pending replication, then the
+            // replica again for a copy that landed meanwhile (module `replication`).
+            deleted += self
+                .purge_step(request_id, Target::Replica, asset, 0)
+                .await?
+                .deleted;
+            deleted += self.purge_originals(request_id, asset).await?;
+            deleted += self
+                .purge_step(request_id, Target::Derived, asset, 0)
+                .await?
+                .deleted;
+            deleted += self
+                .purge_step(request_id, Target::Replica, asset, 0)
+                .await?
+                .deleted;
         }
         let paths = retrying("plan", &[&RETRIED], RUN_RETRIES, || async move {
             fallback_paths(&self.audit, request_id, assets).await
@@ -195,6 +205,45 @@ where
             .await
         })
         .await
+    }
+
+    /// One purge step, retried as the state machine retries it.
+    async fn purge_step(
+        &self,
+        request_id: &str,
+        target: Target,
+        asset: &AssetVersions,
+        checks: u32,
+    ) -> Result<Purged, RemovalError> {
+        retrying("purge", &[&RETRIED], RUN_RETRIES, || async move {
+            self.purge_target(request_id, target, asset, checks).await
+        })
+        .await
+    }
+
+    /// The originals' branch of the state machine: the purge, run again while versions are
+    /// pending replication (sleeping [`RUN_FIRST_DELAY`] doubling up to [`RUN_MAX_DELAY`],
+    /// not the minutes the state machine waits); the deleted count.
+    async fn purge_originals(
+        &self,
+        request_id: &str,
+        asset: &AssetVersions,
+    ) -> Result<usize, RemovalError> {
+        let mut delay = RUN_FIRST_DELAY;
+        let mut checks = 0;
+        loop {
+            let purged = self
+                .purge_step(request_id, Target::Originals, asset, checks)
+                .await?;
+            if purged.pending == 0 {
+                return Ok(purged.deleted);
+            }
+            tracing::info!(asset = %purged.asset, pending = purged.pending, checks = purged.checks,
+                "original pending replication; checking again");
+            checks = purged.checks;
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RUN_MAX_DELAY);
+        }
     }
 
     /// `invalidation` once the CDN reports it completed, or as it stands after

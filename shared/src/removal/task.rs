@@ -4,7 +4,8 @@
 //!
 //! - `{"step":"begin","request_id","request":<execution input>}` → [`Begun`];
 //! - `{"step":"purge","request_id","target":"originals"|"replica"|"derived","asset":{..}}` →
-//!   [`Purged`];
+//!   [`Purged`]; the originals take `"checks"` (replication checks so far) and answer
+//!   `pending`, `checks` and `wait_seconds` (nothing deleted while `pending` > 0);
 //! - `{"step":"plan","request_id","assets":[..]}` → `{"batches":[BatchRef..]}` (indices and
 //!   sizes, never the paths);
 //! - `{"step":"invalidate","request_id","index","assets":[..]}` → [`Invalidation`] of batch
@@ -37,6 +38,9 @@ pub enum Step {
         target: Target,
         /// The asset.
         asset: AssetVersions,
+        /// Originals: the replication checks made so far (the state machine's loop counter).
+        #[serde(default)]
+        checks: u32,
     },
     /// Step 3.
     Plan {
@@ -90,14 +94,17 @@ pub struct Removal<M, A, O, R, D, C> {
     pub cdn: C,
 }
 
-/// The sum of the `deleted` counts in nested arrays of purge results (Map of Parallel).
-fn deleted_count(v: &Value) -> usize {
+/// The sum of the `deleted` counts in nested purge results: arrays (Map of Parallel) and
+/// objects without a count of their own (`{"purged": [..], "sweep": {..}}`).
+pub(crate) fn deleted_count(v: &Value) -> usize {
     match v {
         Value::Array(items) => items.iter().map(deleted_count).sum(),
-        Value::Object(o) => o
-            .get("deleted")
-            .and_then(Value::as_u64)
-            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        Value::Object(o) => match o.get("deleted") {
+            Some(n) => n
+                .as_u64()
+                .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            None => o.values().map(deleted_count).sum(),
+        },
         _ => 0,
     }
 }
@@ -111,18 +118,21 @@ where
     D: VersionedStore,
     C: Cdn,
 {
-    /// Step 2 on the bucket `target` names.
+    /// Step 2 on the bucket `target` names; for the originals, `checks` replication checks
+    /// were made before (the gate exists only with a replica).
     pub(crate) async fn purge_target(
         &self,
         request_id: &str,
         target: Target,
         asset: &AssetVersions,
+        checks: u32,
     ) -> Result<Purged, RemovalError> {
-        let a = &self.audit;
+        let (a, id) = (&self.audit, request_id);
+        let gate = self.replica.as_ref().map(|_| checks);
         match target {
-            Target::Originals => purge(Some(&self.originals), a, request_id, target, asset).await,
-            Target::Replica => purge(self.replica.as_ref(), a, request_id, target, asset).await,
-            Target::Derived => purge(Some(&self.derived), a, request_id, target, asset).await,
+            Target::Originals => purge(Some(&self.originals), a, id, target, asset, gate).await,
+            Target::Replica => purge(self.replica.as_ref(), a, id, target, asset, None).await,
+            Target::Derived => purge(Some(&self.derived), a, id, target, asset, None).await,
         }
     }
 
@@ -151,8 +161,10 @@ where
                 request_id,
                 target,
                 asset,
+                checks,
             } => json(serde_json::to_value(
-                self.purge_target(&request_id, target, &asset).await?,
+                self.purge_target(&request_id, target, &asset, checks)
+                    .await?,
             )),
             Step::Plan { request_id, assets } => {
                 let paths = fallback_paths(&self.audit, &request_id, &assets).await?;

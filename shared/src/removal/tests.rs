@@ -174,11 +174,27 @@ fn the_state_machine_runs_as_many_batches_at_once_as_the_plan_assumes() {
     assert_eq!(branches.len(), 3);
     for b in branches {
         let task = &b["States"][b["StartAt"].as_str().expect("start")];
-        assert_eq!(
-            task["ResultSelector"],
-            json!({"deleted.$": "$.Payload.deleted"})
-        );
+        let selected = task["ResultSelector"].as_object().expect("selector");
+        assert_eq!(selected["deleted.$"], json!("$.Payload.deleted"));
+        for key in selected.keys() {
+            let counts = ["deleted.$", "pending.$", "checks.$", "wait_seconds.$"];
+            assert!(counts.contains(&key.as_str()), "{key} is not a count");
+        }
     }
+    // The originals wait for replication; the replica is purged again after them.
+    let item = &states["PurgeAssets"]["ItemProcessor"]["States"];
+    let originals = &branches[0]["States"];
+    assert_eq!(originals["Originals"]["Next"], json!("Replicated"));
+    assert_eq!(
+        originals["Replicated"]["Choices"][0]["Next"],
+        json!("WaitForReplication")
+    );
+    assert_eq!(originals["CheckAgain"]["Next"], json!("Originals"));
+    assert_eq!(item["PurgeBuckets"]["Next"], json!("ReplicaSweep"));
+    assert_eq!(
+        item["ReplicaSweep"]["Parameters"]["Payload"]["target"],
+        json!("replica")
+    );
     assert_eq!(
         states["Invalidate"]["ItemSelector"],
         json!({"index.$": "$$.Map.Item.Value.index", "request_id.$": "$.begin.request_id",
