@@ -68,14 +68,27 @@ pub enum PipelineError {
     },
 }
 
-/// Error types worth retrying: ours that are transient, and every `Lambda.*` / `States.*`
-/// error of the platform (throttling, timeouts, out of memory).
+/// Prefixes of the error names the platform reports for a run rather than for the image:
+/// `Lambda.*` (invoke-level errors such as `Lambda.ServiceException` or
+/// `Lambda.ClientExecutionTimeoutException`, and `Lambda.Unknown` for an unhandled function
+/// error), `Runtime.*` (`Runtime.ExitError`: the function exited, a panic aborts;
+/// `Runtime.OutOfMemory`), `Sandbox.*` (`Sandbox.Timedout`: the function's own timeout) and
+/// `States.*` (`States.Timeout`: the task's `TimeoutSeconds`).
+pub const PLATFORM_ERROR_PREFIXES: [&str; 4] = ["Lambda.", "Runtime.", "Sandbox.", "States."];
+
+/// Whether a failure of this type may succeed when tried again: ours that are transient
+/// (`StoreUnavailable`, `ManifestUnavailable`, `VersionConflict`) and every name of
+/// [`PLATFORM_ERROR_PREFIXES`]. A version recorded `failed` with such a type renders again when
+/// its event is delivered again (after a crash, an out-of-memory kill or a timeout whose
+/// retries ran out); any other type (`ImageCorrupt`, `ImageTooLarge`, `KeyRejected`, …) is
+/// permanent and the event stays refused.
 pub fn is_transient_error_type(error_type: &str) -> bool {
     matches!(
         error_type,
         "StoreUnavailable" | "ManifestUnavailable" | "VersionConflict"
-    ) || error_type.starts_with("Lambda.")
-        || error_type.starts_with("States.")
+    ) || PLATFORM_ERROR_PREFIXES
+        .iter()
+        .any(|prefix| error_type.starts_with(prefix))
 }
 
 impl PipelineError {
@@ -695,10 +708,10 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// The precompute state machine's `RenderVariants` retry (3 retries from 1 s, doubling, at
-    /// most 20 s apart), then its catch-all `MarkFailed`.
+    /// The precompute state machine's `RenderVariants` retry of storage errors (2 retries from
+    /// 1 s, doubling, at most 20 s apart), then its catch-all `MarkFailed`.
     pub const STATE_MACHINE: Retry = Retry {
-        retries: 3,
+        retries: 2,
         first_delay: Duration::from_secs(1),
         backoff: 2,
         max_delay: Duration::from_secs(20),
@@ -726,5 +739,7 @@ pub fn rejection_error(job: &Job) -> PipelineError {
     }
 }
 
+#[cfg(test)]
+mod asl_tests;
 #[cfg(test)]
 mod tests;

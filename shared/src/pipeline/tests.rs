@@ -481,3 +481,109 @@ async fn a_takedown_during_the_render_leaves_no_variant_behind() {
     let rec = manifest.get(&a, 1).await.expect("get").expect("record");
     assert_eq!(rec.status, Status::TakenDown);
 }
+
+/// Every error name a failed version can carry, with whether a redelivered event may render it
+/// again: the platform's names (Step Functions and Lambda report them for a run, not for the
+/// image) are transient, the pipeline's image and input errors are permanent.
+#[test]
+fn every_error_name_is_transient_or_permanent() {
+    let table = [
+        // Invoke-level errors of the Lambda service.
+        ("Lambda.ServiceException", true),
+        ("Lambda.AWSLambdaException", true),
+        ("Lambda.SdkClientException", true),
+        ("Lambda.TooManyRequestsException", true),
+        ("Lambda.ClientExecutionTimeoutException", true),
+        // An unhandled function error (out of memory, timeout) as Step Functions names it.
+        ("Lambda.Unknown", true),
+        // A crashed, OOM-killed or timed-out Rust function.
+        ("Runtime.ExitError", true),
+        ("Runtime.OutOfMemory", true),
+        ("Sandbox.Timedout", true),
+        // A task timeout and Step Functions' own failures.
+        ("States.Timeout", true),
+        ("States.TaskFailed", true),
+        // The pipeline's transient errors.
+        ("StoreUnavailable", true),
+        ("ManifestUnavailable", true),
+        ("VersionConflict", true),
+        // The pipeline's permanent errors.
+        ("ImageCorrupt", false),
+        ("ImageTooLarge", false),
+        ("ImageUnsupported", false),
+        ("ImageRenderFailed", false),
+        ("KeyRejected", false),
+        ("SourceGone", false),
+        ("StoreDenied", false),
+        ("InvalidInput", false),
+        ("ManifestInvalid", false),
+        // Look-alikes of a platform prefix are not platform names.
+        ("Runtime", false),
+        ("LambdaUnknown", false),
+        ("SandboxTimedout", false),
+    ];
+    for (name, transient) in table {
+        assert_eq!(is_transient_error_type(name), transient, "{name}");
+        let recorded = PipelineError::Recorded {
+            error_type: name.into(),
+            reason: "r".into(),
+        };
+        assert_eq!(recorded.is_permanent(), !transient, "{name}");
+    }
+}
+
+/// The state machine's `MarkFailed` after a crash outlived its retries, then the same S3 event
+/// again: a platform failure renders again (`ready`), an image error stays refused.
+#[tokio::test]
+async fn a_redelivered_event_after_a_crash_renders_again() {
+    let crashes = [
+        "Runtime.ExitError",
+        "Runtime.OutOfMemory",
+        "Sandbox.Timedout",
+        "States.Timeout",
+        "Lambda.Unknown",
+        "Lambda.ClientExecutionTimeoutException",
+    ];
+    let p = pipeline();
+    for (i, name) in crashes.iter().enumerate() {
+        let src = upload(&p, &format!("acme/crash-{i}.png"), "c1", png(64, 48));
+        let job = p.assign(src.clone()).await.expect("assign");
+        let cause = serde_json::json!({
+            "errorType": name,
+            "errorMessage": "RequestId: 7f3c Error: Runtime exited with error: signal: aborted",
+        });
+        let fail = serde_json::json!({
+            "step": "fail",
+            "job": job,
+            "error": {"Error": name, "Cause": cause.to_string()},
+        });
+        let failed = handle(&p, fail).await.expect("mark failed");
+        assert_eq!(failed["status"], "failed", "{name}");
+        assert_eq!(failed["error_type"], *name);
+
+        let again = p.assign(src.clone()).await.expect("redelivered");
+        assert_eq!(again.version, 1, "{name}: the same version");
+        assert_eq!(again.action, Action::Render, "{name}");
+        let out = p.process(src).await.expect("renders again");
+        let report = out.render.expect("rendered");
+        assert_eq!(report.status, Status::Ready, "{name}");
+        assert_eq!(report.variants.len(), 8);
+        let rec = p
+            .manifest
+            .get(&job.asset, 1)
+            .await
+            .expect("get")
+            .expect("record");
+        assert_eq!(rec.status, Status::Ready, "{name}");
+    }
+    // A permanent failure recorded the same way stays refused.
+    let src = upload(&p, "acme/corrupt.png", "k1", png(64, 48));
+    let job = p.assign(src.clone()).await.expect("assign");
+    p.fail(&job, "ImageCorrupt", "corrupt png image")
+        .await
+        .expect("mark failed");
+    let again = p.assign(src.clone()).await.expect("redelivered");
+    assert_eq!(again.action, Action::Rejected);
+    let err = p.process(src).await.expect_err("refused");
+    assert_eq!(err.error_type(), "ImageCorrupt");
+}
