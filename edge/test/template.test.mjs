@@ -353,6 +353,8 @@ wiring('the transformer: build, environment and a least-privilege role', () => {
   assert.deepEqual(actions, {
     Logs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     ReadOriginals: ['s3:GetObject', 's3:GetObjectVersion'],
+    // A missing key answers 404, not 403 (tests/integration/iam.py emulates the difference).
+    ListBuckets: ['s3:ListBucket'],
     Derivatives: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
     Manifest: ['dynamodb:GetItem'],
   });
