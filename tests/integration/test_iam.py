@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 
 import pytest
 from PIL import Image
@@ -209,3 +210,31 @@ def test_a_permission_removed_from_the_transformer_role_is_denied_not_served(sta
     # With the permission back, the same request renders.
     status, headers, _ = forward(stack, "/img/iam/v1/tf.jpg", "w=320&q=70&fmt=webp")
     assert (status, headers.get("x-pixelfront-source")) == (200, "rendered")
+
+
+def test_a_render_that_lands_after_its_takedown_deletes_what_it_wrote(stack: H.Harness, monkeypatch):
+    """The takedown marks a version while its render is storing variants: the render's
+    `ready` is refused and it deletes what it wrote, which needs s3:DeleteObject on the derived
+    bucket (an account refuses the delete without it, and the variants would stay served)."""
+    tenant, key = "iam", "race.jpg"
+    marked = threading.Event()
+    handle = H._FaultProxyHandler._handle
+
+    def mark_on_first_write(self):
+        if self.command == "PUT" and self.path.startswith(f"/{H.DERIVED}/{tenant}/v1/{key}/") \
+                and not marked.is_set():
+            stack.dynamodb_client().update_item(
+                TableName=H.TABLE, Key={"pk": {"S": f"{tenant}/{key}"}, "sk": {"S": "v#0000000001"}},
+                UpdateExpression="SET #s = :st", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":st": {"S": "taken_down"}})
+            marked.set()
+        return handle(self)
+
+    monkeypatch.setattr(H._FaultProxyHandler, "_handle", mark_on_first_write)
+    up = stack.upload(f"{tenant}/{key}", _jpeg(4))
+    stack.run(stack.event_for(f"{tenant}/{key}", up))
+    assert marked.is_set(), "the render never wrote a variant"
+    versions = stack.manifest(tenant, key)["versions"]
+    assert versions[1]["status"] == "taken_down", versions
+    left = stack.derived_objects(f"{tenant}/v1/{key}/")
+    assert not left, f"variants of a taken-down version stayed: {sorted(left)}"
