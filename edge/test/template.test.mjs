@@ -347,17 +347,27 @@ wiring('the transformer: build, environment and a least-privilege role', () => {
     'REPLICA_BUCKET',
     'REPLICA_REGION',
     'RUST_LOG',
+    'TENANT_READ_ROLE_ARN',
   ]);
   const statements = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
   const actions = Object.fromEntries(statements.map((s) => [s.Sid, [s.Action].flat().sort()]));
   assert.deepEqual(actions, {
     Logs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-    ReadOriginals: ['s3:GetObject', 's3:GetObjectVersion'],
     // A missing key answers 404, not 403 (tests/integration/iam.py emulates the difference).
-    ListBuckets: ['s3:ListBucket'],
+    ListDerivatives: ['s3:ListBucket'],
     Derivatives: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
     Manifest: ['dynamodb:GetItem'],
   });
+  // Originals only through the tenant-read role, assumed per tenant (shared/src/store/scoped.rs).
+  const reader = resources.TenantOriginalsReadRole.Properties;
+  assert.deepEqual(reader.AssumeRolePolicyDocument.Statement[0].Principal, {
+    AWS: { 'Fn::GetAtt': ['TransformFunctionRole', 'Arn'] },
+  });
+  const assume = resources.TransformAssumeTenantReadPolicy.Properties;
+  assert.deepEqual(assume.RoleName, { Ref: 'TransformFunctionRole' });
+  assert.deepEqual(assume.PolicyDocument.Statement, [
+    { Effect: 'Allow', Action: 'sts:AssumeRole', Resource: { 'Fn::GetAtt': ['TenantOriginalsReadRole', 'Arn'] } },
+  ]);
 });
 
 // Admission control on AWS (docs/limits.md): the transformer's reserved concurrency, and the

@@ -71,6 +71,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
 import iam as IAM
+import sts as STS
 from iam_actions import cloudfront_needs, dynamodb_needs, s3_missing_key_needs, s3_needs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -557,6 +558,7 @@ class _FaultProxyHandler(_ForwardingHandler):
         gate = owner.iam
         key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
         body: bytes | None = None
+        headers: list[tuple[str, str]] | None = None
         intercept = None
         if gate is not None and gate.role_of(key) is not None:
             parsed: bytes | None = None
@@ -574,6 +576,10 @@ class _FaultProxyHandler(_ForwardingHandler):
                                   {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "Server": "AmazonS3"})
                 return
             intercept = self._missing_key_interceptor(gate, key, call)
+            if gate.is_session(key):
+                headers = self._resigned(owner, key)
+                if headers is None:
+                    return
         if owner.take_fault():
             # Consume the body so the connection stays usable, then answer like S3 does.
             self._drain_request_body()
@@ -589,7 +595,18 @@ class _FaultProxyHandler(_ForwardingHandler):
             self._send_simple(503, body, "application/xml", {"x-amz-request-id": request_id, "Server": "AmazonS3"})
             return
         owner.count_forwarded()
-        self._forward(owner.upstream_host, owner.upstream_port, body=body, intercept=intercept)
+        self._forward(owner.upstream_host, owner.upstream_port, body=body, intercept=intercept,
+                      headers=headers)
+
+    def _resigned(self, owner: "FaultProxy", key: str | None) -> list[tuple[str, str]] | None:
+        """Temporary credentials (sts.py): SeaweedFS refuses session tokens, so the call the gate
+        allowed goes on signed with the pool key's own secret. Only reads carry them."""
+        secret = owner.sts.secret_of(key or "") if owner.sts is not None else None
+        if self.command not in ("GET", "HEAD") or secret is None:
+            self._drain_request_body()
+            self._send_simple(501, b"the harness re-signs only reads made with temporary credentials", "text/plain")
+            return None
+        return STS.resign(self.command, self.path, self.headers, key or "", secret, owner.region)
 
     def _missing_key_interceptor(self, gate: IAM.IamGate, key: str | None, call: str):
         """S3 answers a GET/HEAD of a missing key with 403 AccessDenied, not 404, when the caller
@@ -619,10 +636,12 @@ class _FaultProxyHandler(_ForwardingHandler):
 class FaultProxy(_ThreadedService):
     """The functions' S3 endpoint: IAM checked (when `iam` is set), faults injected on demand."""
 
-    def __init__(self, upstream_port: int, log_path: Path, name: str = "s3-fault-proxy"):
+    def __init__(self, upstream_port: int, log_path: Path, name: str = "s3-fault-proxy", region: str = REGION):
         self.upstream_host = HOST
         self.upstream_port = upstream_port
+        self.region = region
         self.iam: IAM.IamGate | None = None
+        self.sts: STS.StsStandIn | None = None
         self._lock = threading.Lock()
         self._pending = 0
         self.faults_served = 0
@@ -785,6 +804,28 @@ class _DynamoGateHandler(_ForwardingHandler):
 
     def access_log(self, line: str) -> None:
         self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+class _StsHandler(_ForwardingHandler):
+    def _handle(self) -> None:
+        owner: StsService = self.server.owner  # type: ignore[attr-defined]
+        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+        raw = b"".join(self._iter_request_body())
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        status, xml = owner.standin.answer(key, _dechunk(raw) if chunked else raw)
+        self.access_log(f"STS {status} for {key}")
+        self._send_simple(status, xml, "text/xml", {"x-amzn-RequestId": str(uuid.uuid4())})
+
+    def access_log(self, line: str) -> None:
+        self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+class StsService(_ThreadedService):
+    """The functions' STS endpoint (sts.py)."""
+
+    def __init__(self, standin: STS.StsStandIn, log_path: Path):
+        self.standin = standin
+        super().__init__("sts-stand-in", _StsHandler, log_path)
 
 
 class DynamoGate(_ThreadedService):
@@ -1056,6 +1097,8 @@ class Harness:
         self.replica_proxy: FaultProxy | None = None
         self.dynamo_gate: DynamoGate | None = None
         self.iam: IAM.IamGate | None = None
+        self.sts: STS.StsStandIn | None = None
+        self.sts_service: StsService | None = None
         self.router: LambdaRouter | None = None
         self.cdn: CdnFaultRouter | None = None
         self.distribution_id = ""
@@ -1096,7 +1139,8 @@ class Harness:
             self._start_replica()
             self.proxy = FaultProxy(self.s3_port, self.logs / "s3-fault-proxy.log")
             self.services.append(self.proxy)
-            self.replica_proxy = FaultProxy(self.replica_port, self.logs / "s3-replica-proxy.log", "s3-replica-proxy")
+            self.replica_proxy = FaultProxy(self.replica_port, self.logs / "s3-replica-proxy.log", "s3-replica-proxy",
+                                            REPLICA_REGION)
             self.services.append(self.replica_proxy)
             self.router = LambdaRouter(self.invoke_port, self.logs / "lambda-router.log",
                                        {FUNCTION_NAME: self.function_bin}, self.invoke_ports)
@@ -1190,7 +1234,7 @@ class Harness:
         each may do is decided by the IAM gate in front, not by SeaweedFS)."""
         path = self.tmp / "s3-identities.json"
         everything = ["Admin", "Read", "List", "Tagging", "Write"]
-        keys = [(ACCESS_KEY, SECRET_KEY), *self.role_keys.values()]
+        keys = [(ACCESS_KEY, SECRET_KEY), *self.role_keys.values(), *STS.pool_keys()]
         path.write_text(json.dumps({"identities": [
             {"name": access, "credentials": [{"accessKey": access, "secretKey": secret}], "actions": everything}
             for access, secret in keys]}, indent=2))
@@ -1204,6 +1248,11 @@ class Harness:
         for gate in (self.proxy, self.replica_proxy, self.dynamo_gate, self.cdn):
             assert gate is not None
             gate.iam = self.iam
+        self.sts = STS.StsStandIn(self.iam, ACCOUNT)
+        self.sts_service = StsService(self.sts, self.logs / "sts-stand-in.log")
+        self.services.append(self.sts_service)
+        for proxy in (self.proxy, self.replica_proxy):
+            proxy.sts = self.sts
         log(f"IAM gate: roles {sorted(self.role_keys)} from {TEMPLATE.name}")
 
     def role_of_function(self, function: str) -> str:
@@ -1406,7 +1455,13 @@ class Harness:
         function = function or self.function_bin
         access, secret = ((ACCESS_KEY, SECRET_KEY) if not self.invoke_ports
                           else self.role_keys[self.role_of_function(function)])
+        transform_only = {} if function != TRANSFORM_NAME or self.sts_service is None else {
+            # tenant-scoped reads of the originals (shared/src/store/scoped.rs, sts.py)
+            "TENANT_READ_ROLE_ARN": self.template.get_att("TenantOriginalsReadRole", "Arn"),
+            "AWS_ENDPOINT_URL_STS": f"http://{HOST}:{self.sts_service.port}",
+        }
         return {
+            **transform_only,
             "ORIGINALS_BUCKET": ORIGINALS,
             "DERIVED_BUCKET": DERIVED,
             "MANIFEST_TABLE": TABLE,

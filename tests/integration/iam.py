@@ -275,6 +275,7 @@ class IamGate:
         self.trusted = set(trusted)
         self._policies = {role: template.role_policies(role) for role in set(principals.values())}
         self._revoked: dict[str, set[str]] = {}
+        self._sessions: dict[str, list[dict[str, Any]]] = {}  # access key -> its session policy
         self._lock = threading.Lock()
         self.denials: list[Denial] = []
         self.checked = 0
@@ -285,21 +286,52 @@ class IamGate:
             return None
         return self.principals.get(access_key or "", f"<unknown access key {access_key!r}>")
 
-    def allowed(self, role: str, need: Need) -> bool:
-        """Whether `role`'s policies, as written in the template, allow `need`."""
+    def allowed(self, role: str, need: Need, access_key: str | None = None) -> bool:
+        """Whether `role`'s policies, as written in the template, allow `need`; for temporary
+        credentials, their session policy must allow it too (the intersection)."""
         with self._lock:
             if need.action in self._revoked.get(role, set()):
                 return False
             docs = self._policies.get(role)
+            session = self._sessions.get(access_key or "")
         if docs is None:
             return False
-        permitted = False
-        for doc in docs:
-            result = IAMPolicy(json.dumps(doc)).is_action_permitted(need.action, need.resource)
-            if result == PermissionResult.DENIED:
-                return False
-            permitted = permitted or result == PermissionResult.PERMITTED
-        return permitted
+        return _permits(docs, need) and (session is None or _permits(session, need))
+
+    def register_session(self, access_key: str, role: str, policy: dict[str, Any] | None) -> None:
+        """Temporary credentials `access_key` of `role`, narrowed by a session `policy`."""
+        docs = self.template.role_policies(role)
+        with self._lock:
+            self._policies.setdefault(role, docs)
+            self.principals[access_key] = role
+            self._sessions[access_key] = [policy] if policy is not None else []
+            if policy is None:
+                del self._sessions[access_key]
+
+    def is_session(self, access_key: str | None) -> bool:
+        with self._lock:
+            return (access_key or "") in self._sessions
+
+    def trusts(self, role: str, caller_role: str) -> bool:
+        """Whether `role`'s trust policy lets `caller_role` assume it (an Allow of
+        sts:AssumeRole naming the caller's role ARN as an AWS principal)."""
+        doc = self.template.resolve(self.template.resources[role]["Properties"]["AssumeRolePolicyDocument"])
+        caller = self.template.get_att(caller_role, "Arn")
+        for st in doc["Statement"]:
+            principal = st.get("Principal")
+            aws = principal.get("AWS") if isinstance(principal, dict) else None
+            names = aws if isinstance(aws, list) else [aws]
+            actions = st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]
+            if st.get("Effect") == "Allow" and "sts:AssumeRole" in actions and caller in names:
+                return True
+        return False
+
+    def role_with_arn(self, arn: str) -> str | None:
+        """The logical id of the template role whose ARN is `arn`."""
+        for logical, res in self.template.resources.items():
+            if res["Type"] == "AWS::IAM::Role" and self.template.get_att(logical, "Arn") == arn:
+                return logical
+        return None
 
     def check(self, access_key: str | None, needs: list[Need], call: str) -> Denial | None:
         """The first of `needs` the key's role lacks (recorded as a denial), or None."""
@@ -309,7 +341,7 @@ class IamGate:
         with self._lock:
             self.checked += 1
         for need in needs:
-            if not self.allowed(role, need):
+            if not self.allowed(role, need, access_key):
                 denial = Denial(role, need.action, need.resource, call)
                 with self._lock:
                     self.denials.append(denial)
@@ -332,6 +364,17 @@ class IamGate:
     def denial_count(self) -> int:
         with self._lock:
             return len(self.denials)
+
+
+def _permits(docs: list[dict[str, Any]], need: Need) -> bool:
+    """Explicit deny wins, then any allow; nothing said is a deny."""
+    permitted = False
+    for doc in docs:
+        result = IAMPolicy(json.dumps(doc)).is_action_permitted(need.action, need.resource)
+        if result == PermissionResult.DENIED:
+            return False
+        permitted = permitted or result == PermissionResult.PERMITTED
+    return permitted
 
 
 def principal_of(headers: Any, query: str) -> str | None:

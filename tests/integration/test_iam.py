@@ -12,7 +12,10 @@ import io
 import json
 import threading
 
+import boto3
+import botocore.exceptions
 import pytest
+from botocore.config import Config
 from PIL import Image
 
 import harness as H
@@ -121,11 +124,23 @@ def test_the_roles_are_read_from_the_template_and_a_removed_statement_denies():
     assert denial is not None and denial.role == roles["PrecomputeFunction"]
     assert "s3:DeleteObjectVersion" in str(denial) and "originals/acme/a.jpg" in str(denial)
     assert gate.check("nobody", [put], "render").role.startswith("<unknown access key")
-    # The replica is only in the policies when the template's HasReplica condition holds.
+    # The transformer's own role reads no original; the tenant-read role it assumes reads them,
+    # the replica only when the template's HasReplica condition holds.
+    original = IAM.Need("s3:GetObjectVersion", ARN_S3 + "originals/acme/a.jpg")
+    assert gate.check("t", [original], "read") is not None
+    reader = IAM.IamGate(t, {"r": "TenantOriginalsReadRole"}, set())
     replica = IAM.Need("s3:GetObject", ARN_S3 + f"{H.REPLICA}/acme/a.jpg")
-    assert gate.check("t", [replica], "failover") is None
+    assert reader.check("r", [original, replica], "read") is None
+    assert reader.trusts("TenantOriginalsReadRole", roles["TransformFunction"])
+    assert not reader.trusts("TenantOriginalsReadRole", roles["PrecomputeFunction"])
     no_replica = IAM.Template.load(H.TEMPLATE, {}, t.physical, H.REGION, H.ACCOUNT)
-    assert IAM.IamGate(no_replica, {"t": roles["TransformFunction"]}, set()).check("t", [replica], "failover")
+    assert IAM.IamGate(no_replica, {"r": "TenantOriginalsReadRole"}, set()).check("r", [replica], "failover")
+    # A session narrows its role to the intersection with the session policy.
+    reader.register_session("s", "TenantOriginalsReadRole", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObjectVersion", "Resource": ARN_S3 + "originals/acme/*"}]})
+    assert reader.check("s", [original], "read") is None
+    other = IAM.Need("s3:GetObjectVersion", ARN_S3 + "originals/other/a.jpg")
+    assert reader.check("s", [other], "read").role == "TenantOriginalsReadRole"
 
     # The same document with the PutObject statement taken out denies the render's write.
     role = roles["PrecomputeFunction"]
@@ -197,8 +212,9 @@ def test_a_permission_removed_from_the_transformer_role_is_denied_not_served(sta
     out = stack.run(stack.event_for("iam/tf.jpg", up))
     assert out["status"] == "SUCCEEDED", stack.history_text(out["executionArn"])
     stack.warm_up_transform()
-    role = stack.role_of_function(H.TRANSFORM_NAME)
-    # The manifest names the S3 version: the transformer reads the original by version id.
+    # The transformer reads originals through the tenant-read role it assumes per tenant; the
+    # manifest names the S3 version, so it reads by version id.
+    role = "TenantOriginalsReadRole"
     stack.iam.revoke(role, "s3:GetObjectVersion")
     before = stack.iam.denial_count()
     status, _, body = forward(stack, "/img/iam/v1/tf.jpg", "w=320&q=70&fmt=webp")
@@ -238,3 +254,47 @@ def test_a_render_that_lands_after_its_takedown_deletes_what_it_wrote(stack: H.H
     assert versions[1]["status"] == "taken_down", versions
     left = stack.derived_objects(f"{tenant}/v1/{key}/")
     assert not left, f"variants of a taken-down version stayed: {sorted(left)}"
+
+
+def test_the_transformer_reads_an_original_through_its_tenants_session_only(stack: H.Harness):
+    """Each tenant's originals are read through credentials of the tenant-read role narrowed by a
+    session policy to that tenant's prefix (shared/src/store/scoped.rs)."""
+    up = stack.upload("iamscope/a.jpg", _jpeg(5))
+    out = stack.run(stack.event_for("iamscope/a.jpg", up))
+    assert out["status"] == "SUCCEEDED", stack.history_text(out["executionArn"])
+    stack.warm_up_transform()
+    status, _, body = forward(stack, "/img/iamscope/v1/a.jpg", "w=320&q=70&fmt=webp")
+    assert status == 200, body[:200]
+    sessions = [c for c in stack.sts.calls if c["session"] == "pixelfront-iamscope"]
+    assert sessions, f"no AssumeRole for the tenant: {stack.sts.calls}"
+    for c in sessions:
+        assert c["role"] == "TenantOriginalsReadRole"
+        resources = {r for st in c["policy"]["Statement"] for r in [st["Resource"]] + [] for r in
+                     (r if isinstance(r, list) else [r])}
+        assert resources == {f"{ARN_S3}{H.ORIGINALS}/iamscope/*", f"{ARN_S3}{H.REPLICA}/iamscope/*",
+                             f"{ARN_S3}{H.ORIGINALS}", f"{ARN_S3}{H.REPLICA}"}, resources
+
+
+@pytest.mark.iam_denials_expected
+def test_a_tenants_session_cannot_read_another_tenants_original(stack: H.Harness):
+    """What a key-derivation bug would meet: tenant A's credentials asking for tenant B's object."""
+    up = stack.upload("iamother/secret.jpg", _jpeg(6))
+    stack.run(stack.event_for("iamother/secret.jpg", up))
+    up = stack.upload("iamown/a.jpg", _jpeg(7))
+    stack.run(stack.event_for("iamown/a.jpg", up))
+    stack.warm_up_transform()
+    status, _, _ = forward(stack, "/img/iamown/v1/a.jpg", "w=320&q=70&fmt=webp")
+    assert status == 200
+    session = next(c for c in stack.sts.calls if c["session"] == "pixelfront-iamown")
+    s3 = boto3.client(
+        "s3", endpoint_url=f"http://{H.HOST}:{stack.proxy.port}", region_name=H.REGION,
+        aws_access_key_id=session["access_key"], aws_secret_access_key=stack.sts.secret_of(session["access_key"]),
+        aws_session_token="pixelfront-it-token", config=Config(s3={"addressing_style": "path"}))
+    assert s3.get_object(Bucket=H.ORIGINALS, Key="iamown/a.jpg")["Body"].read()[:2] == b"\xff\xd8"
+    before = stack.iam.denial_count()
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        s3.get_object(Bucket=H.ORIGINALS, Key="iamother/secret.jpg")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    denied = stack.iam.denials_since(before)
+    assert [(d.role, d.action, d.resource) for d in denied] == [
+        ("TenantOriginalsReadRole", "s3:GetObject", f"{ARN_S3}{H.ORIGINALS}/iamother/secret.jpg")]

@@ -22,6 +22,8 @@ use pixelfront_shared::metrics::{self, Emf, Unit};
 use pixelfront_shared::normalize::accept_header;
 use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
 use pixelfront_shared::store::s3::{self, S3Objects};
+use pixelfront_shared::store::scoped::{ScopedS3Objects, TenantScope};
+use std::sync::Arc;
 use pixelfront_shared::store::{ManifestStore, ObjectStore, PolicyStore};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,13 +213,21 @@ async fn main() -> Result<(), lambda_http::Error> {
 
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let s3 = s3::client(&sdk);
+    // Originals are read with credentials scoped to the request's tenant (template.yaml
+    // TenantOriginalsReadRole); without the role, with the function's own.
+    let scope = lambda::optional_env("TENANT_READ_ROLE_ARN").map(|role| {
+        let buckets = [Some(originals_bucket.clone()), replica_bucket.clone()];
+        let buckets = buckets.into_iter().flatten().collect();
+        Arc::new(TenantScope::new(aws_sdk_sts::Client::new(&sdk), role, buckets))
+    });
     let replica = replica_bucket.map(|bucket| {
-        let client = s3::client_in(&sdk, replica_region.as_deref(), replica_endpoint.as_deref());
-        S3Objects::new(client, bucket)
+        let conf = s3::config_in(&sdk, replica_region.as_deref(), replica_endpoint.as_deref());
+        ScopedS3Objects::new(scope.clone(), conf.build(), bucket)
     });
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let originals_conf = s3::config_in(&sdk, None, None).build();
     let transformer = Transformer {
-        originals: S3Objects::new(s3.clone(), originals_bucket),
+        originals: ScopedS3Objects::new(scope, originals_conf, originals_bucket),
         replica,
         derived: S3Objects::new(s3, derived_bucket),
         manifest: DynamoManifest::new(dynamo.clone(), &table),
@@ -233,6 +243,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         render_slots = admission.max_renders,
         render_budget_mb = admission.budget_bytes / MIB,
         replica = transformer.replica.is_some(),
+        tenant_scoped = transformer.originals.is_scoped(),
         "transform ready"
     );
     let (transformer, function) = (&transformer, function.as_str());

@@ -14,6 +14,8 @@ pub mod memory;
 pub mod dynamo;
 #[cfg(feature = "aws")]
 pub mod s3;
+#[cfg(feature = "sts")]
+pub mod scoped;
 #[cfg(feature = "local")]
 pub mod sqlite;
 

@@ -21,6 +21,15 @@ pub fn client_in(
     region: Option<&str>,
     endpoint: Option<&str>,
 ) -> Client {
+    Client::from_conf(config_in(sdk, region, endpoint).build())
+}
+
+/// The configuration [`client_in`] builds, for adapters that change more (credentials).
+pub fn config_in(
+    sdk: &aws_config::SdkConfig,
+    region: Option<&str>,
+    endpoint: Option<&str>,
+) -> aws_sdk_s3::config::Builder {
     let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
@@ -33,7 +42,7 @@ pub fn client_in(
     if let Some(endpoint) = endpoint {
         conf = conf.endpoint_url(endpoint);
     }
-    Client::from_conf(conf.build())
+    conf
 }
 
 /// The `x-amz-tagging` value (URL-encoded query form) of an on-demand derivative:
