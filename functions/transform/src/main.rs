@@ -23,8 +23,8 @@ use pixelfront_shared::normalize::accept_header;
 use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
 use pixelfront_shared::store::s3::{self, S3Objects};
 use pixelfront_shared::store::scoped::{ScopedS3Objects, TenantScope};
-use std::sync::Arc;
 use pixelfront_shared::store::{ManifestStore, ObjectStore, PolicyStore};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Largest image answered in the response body: Lambda's buffered payload is 6 MB and a
@@ -218,7 +218,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let scope = lambda::optional_env("TENANT_READ_ROLE_ARN").map(|role| {
         let buckets = [Some(originals_bucket.clone()), replica_bucket.clone()];
         let buckets = buckets.into_iter().flatten().collect();
-        Arc::new(TenantScope::new(aws_sdk_sts::Client::new(&sdk), role, buckets))
+        Arc::new(TenantScope::new(
+            aws_sdk_sts::Client::new(&sdk),
+            role,
+            buckets,
+        ))
     });
     let replica = replica_bucket.map(|bucket| {
         let conf = s3::config_in(&sdk, replica_region.as_deref(), replica_endpoint.as_deref());

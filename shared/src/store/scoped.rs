@@ -61,7 +61,10 @@ pub fn session_policy(
 
 /// The partition of an ARN (`arn:{partition}:…`), `aws` when it names none.
 fn partition_of(arn: &str) -> &str {
-    arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws")
+    arn.split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
 }
 
 /// Per-tenant credentials from `sts:AssumeRole` of one role, cached.
@@ -76,7 +79,11 @@ pub struct TenantScope {
 impl TenantScope {
     /// Credentials from `role_arn`, each session allowed to read only its tenant's prefix of
     /// `buckets` (the originals and their replica).
-    pub fn new(sts: aws_sdk_sts::Client, role_arn: impl Into<String>, buckets: Vec<String>) -> Self {
+    pub fn new(
+        sts: aws_sdk_sts::Client,
+        role_arn: impl Into<String>,
+        buckets: Vec<String>,
+    ) -> Self {
         TenantScope {
             sts,
             role_arn: role_arn.into(),
@@ -109,7 +116,10 @@ impl TenantScope {
             .send()
             .await
             .map_err(|e| {
-                let detail = format!("sts:AssumeRole for tenant {tenant}: {}", e.code().unwrap_or("no answer"));
+                let detail = format!(
+                    "sts:AssumeRole for tenant {tenant}: {}",
+                    e.code().unwrap_or("no answer")
+                );
                 match e.code() {
                     Some("AccessDenied" | "PackedPolicyTooLarge" | "MalformedPolicyDocument") => {
                         StoreError::Denied(detail)
@@ -118,12 +128,18 @@ impl TenantScope {
                 }
             })?;
         let c = out.credentials().ok_or_else(|| {
-            StoreError::Unavailable(format!("sts:AssumeRole for tenant {tenant}: no credentials"))
+            StoreError::Unavailable(format!(
+                "sts:AssumeRole for tenant {tenant}: no credentials"
+            ))
         })?;
         let expiry = u64::try_from(c.expiration().secs())
             .ok()
             .map(|s| UNIX_EPOCH + Duration::from_secs(s));
-        tracing::info!(tenant, ms = started.elapsed().as_millis() as u64, "tenant credentials");
+        tracing::info!(
+            tenant,
+            ms = started.elapsed().as_millis() as u64,
+            "tenant credentials"
+        );
         Ok(Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
@@ -181,7 +197,10 @@ impl ObjectStore for ScopedS3Objects {
             Some(scope) => {
                 let tenant = key.split('/').next().unwrap_or_default();
                 let credentials = scope.credentials(tenant).await?;
-                self.config.to_builder().credentials_provider(credentials).build()
+                self.config
+                    .to_builder()
+                    .credentials_provider(credentials)
+                    .build()
             }
             None => self.config.clone(),
         };
@@ -191,11 +210,15 @@ impl ObjectStore for ScopedS3Objects {
     }
 
     async fn put(&self, key: &str, _body: Vec<u8>, _opts: &PutOptions) -> Result<(), StoreError> {
-        Err(StoreError::Denied(format!("{key}: tenant-scoped originals are read-only")))
+        Err(StoreError::Denied(format!(
+            "{key}: tenant-scoped originals are read-only"
+        )))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        Err(StoreError::Denied(format!("{key}: tenant-scoped originals are read-only")))
+        Err(StoreError::Denied(format!(
+            "{key}: tenant-scoped originals are read-only"
+        )))
     }
 }
 
@@ -214,7 +237,10 @@ mod tests {
         let p = policy("acme");
         assert_eq!(
             p["Statement"][0]["Resource"],
-            serde_json::json!(["arn:aws:s3:::originals/acme/*", "arn:aws:s3:::replica/acme/*"])
+            serde_json::json!([
+                "arn:aws:s3:::originals/acme/*",
+                "arn:aws:s3:::replica/acme/*"
+            ])
         );
         assert_eq!(
             p["Statement"][0]["Action"],
@@ -232,7 +258,10 @@ mod tests {
         let buckets = vec!["originals".to_string()];
         for bad in ["", "*", "a/b", "Acme", "a*", "-a", "a\"b", &"a".repeat(64)] {
             assert!(
-                matches!(session_policy("aws", &buckets, bad), Err(StoreError::Denied(_))),
+                matches!(
+                    session_policy("aws", &buckets, bad),
+                    Err(StoreError::Denied(_))
+                ),
                 "{bad:?}"
             );
         }
