@@ -5,10 +5,11 @@
 //!
 //! `sts:AssumeRole` of the tenant-read role (template.yaml `TenantOriginalsReadRole`) with the
 //! session policy of [`session_policy`]; the effective permissions are the intersection of the
-//! role's and the session policy's. Credentials last [`SESSION_SECONDS`] and are cached per
-//! tenant, per function instance, for [`CACHE_SECONDS`] (single-flight: concurrent misses of
-//! one tenant make one call). STS calls cost nothing; a miss of a tenant whose credentials are
-//! cached costs a map lookup.
+//! role's and the session policy's. Credentials last [`SESSION_SECONDS`]; each store keeps one
+//! S3 client per tenant built around them (with its own connection pool) for [`CACHE_SECONDS`],
+//! counted from the `AssumeRole` call (single-flight: concurrent misses of one tenant make one
+//! call). STS calls cost nothing; a miss of a tenant whose client is cached costs a map lookup
+//! (`examples/tenant_scope_cost.rs` measures what building a client each time would cost).
 
 use super::s3::S3Objects;
 use super::{Object, ObjectStore, PutOptions, StoreError};
@@ -67,13 +68,12 @@ fn partition_of(arn: &str) -> &str {
         .unwrap_or("aws")
 }
 
-/// Per-tenant credentials from `sts:AssumeRole` of one role, cached.
+/// Per-tenant credentials from `sts:AssumeRole` of one role.
 #[derive(Debug, Clone)]
 pub struct TenantScope {
     sts: aws_sdk_sts::Client,
     role_arn: String,
     buckets: Vec<String>,
-    cache: moka::future::Cache<String, Credentials>,
 }
 
 impl TenantScope {
@@ -88,20 +88,13 @@ impl TenantScope {
             sts,
             role_arn: role_arn.into(),
             buckets,
-            cache: moka::future::Cache::builder()
-                .max_capacity(MAX_TENANTS)
-                .time_to_live(Duration::from_secs(CACHE_SECONDS))
-                .build(),
         }
     }
 
-    /// The credentials of `tenant`, from the cache or one `AssumeRole` call.
+    /// Fresh credentials of `tenant`: one `AssumeRole` call.
     pub async fn credentials(&self, tenant: &str) -> Result<Credentials, StoreError> {
         let policy = session_policy(partition_of(&self.role_arn), &self.buckets, tenant)?;
-        self.cache
-            .try_get_with(tenant.to_string(), self.assume(tenant, policy))
-            .await
-            .map_err(|e| (*e).clone())
+        self.assume(tenant, policy).await
     }
 
     async fn assume(&self, tenant: &str, policy: String) -> Result<Credentials, StoreError> {
@@ -158,6 +151,10 @@ pub struct ScopedS3Objects {
     scope: Option<Arc<TenantScope>>,
     config: aws_sdk_s3::Config,
     bucket: String,
+    /// Tenant -> its client, for [`CACHE_SECONDS`] after its credentials were issued.
+    clients: moka::future::Cache<String, aws_sdk_s3::Client>,
+    /// The client without a scope (the function's own credentials).
+    plain: aws_sdk_s3::Client,
 }
 
 impl ScopedS3Objects {
@@ -170,8 +167,13 @@ impl ScopedS3Objects {
     ) -> Self {
         ScopedS3Objects {
             scope,
+            plain: aws_sdk_s3::Client::from_conf(config.clone()),
             config,
             bucket: bucket.into(),
+            clients: moka::future::Cache::builder()
+                .max_capacity(MAX_TENANTS)
+                .time_to_live(Duration::from_secs(CACHE_SECONDS))
+                .build(),
         }
     }
 
@@ -193,18 +195,22 @@ impl ObjectStore for ScopedS3Objects {
         version: Option<&str>,
         max_bytes: u64,
     ) -> Result<Object, StoreError> {
-        let conf = match &self.scope {
+        let client = match &self.scope {
             Some(scope) => {
                 let tenant = key.split('/').next().unwrap_or_default();
-                let credentials = scope.credentials(tenant).await?;
-                self.config
-                    .to_builder()
-                    .credentials_provider(credentials)
-                    .build()
+                let build = async {
+                    let credentials = scope.credentials(tenant).await?;
+                    let conf = self.config.to_builder().credentials_provider(credentials);
+                    Ok::<_, StoreError>(aws_sdk_s3::Client::from_conf(conf.build()))
+                };
+                self.clients
+                    .try_get_with(tenant.to_string(), build)
+                    .await
+                    .map_err(|e| (*e).clone())?
             }
-            None => self.config.clone(),
+            None => self.plain.clone(),
         };
-        S3Objects::new(aws_sdk_s3::Client::from_conf(conf), self.bucket.clone())
+        S3Objects::new(client, self.bucket.clone())
             .get(key, version, max_bytes)
             .await
     }
