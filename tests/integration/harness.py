@@ -441,6 +441,16 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
         for _ in self._iter_request_body():
             pass
 
+    def _read_body(self) -> tuple[bytes, bytes]:
+        """The whole request body: (as sent, chunk framing kept; the payload itself)."""
+        raw = b"".join(self._iter_request_body())
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        return raw, _dechunk(raw) if chunked else raw
+
+    def _principal(self) -> str | None:
+        """The access key that signed this request (iam.principal_of)."""
+        return IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+
     # --- forwarding ----------------------------------------------------------------------------
     def _forward(self, host: str, port: int, path: str | None = None, headers: list[tuple[str, str]] | None = None,
                  timeout: float = 600, body: bytes | None = None,
@@ -556,24 +566,20 @@ class _FaultProxyHandler(_ForwardingHandler):
     def _handle(self) -> None:
         owner: FaultProxy = self.server.owner  # type: ignore[attr-defined]
         gate = owner.iam
-        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+        key = self._principal()
         body: bytes | None = None
         headers: list[tuple[str, str]] | None = None
         intercept = None
         if gate is not None and gate.role_of(key) is not None:
             parsed: bytes | None = None
             if self.command == "POST":  # multi-object delete names its keys in the body
-                body = b"".join(self._iter_request_body())
-                chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
-                parsed = _dechunk(body) if chunked else body
+                body, parsed = self._read_body()
             call = f"S3 {self.command} {self.path}"
             denial = gate.check(key, s3_needs(self.command, self.path, self.headers, parsed), call)
             if denial is not None:
                 if body is None:
                     self._drain_request_body()
-                self.access_log(f"IAM DENIED {denial}")
-                self._send_simple(403, IAM.s3_access_denied(ACCOUNT, denial), "application/xml",
-                                  {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "Server": "AmazonS3"})
+                self._deny(denial)
                 return
             intercept = self._missing_key_interceptor(gate, key, call)
             if gate.is_session(key):
@@ -622,12 +628,16 @@ class _FaultProxyHandler(_ForwardingHandler):
             if denial is None:
                 return False
             resp.read()
-            self.access_log(f"IAM DENIED {denial}")
-            self._send_simple(403, IAM.s3_access_denied(ACCOUNT, denial), "application/xml",
-                              {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "Server": "AmazonS3"})
+            self._deny(denial)
             return True
 
         return intercept
+
+    def _deny(self, denial: IAM.Denial) -> None:
+        """Answer a denied call as S3 does: 403 AccessDenied."""
+        self.access_log(f"IAM DENIED {denial}")
+        self._send_simple(403, IAM.s3_access_denied(ACCOUNT, denial), "application/xml",
+                          {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "Server": "AmazonS3"})
 
     def access_log(self, line: str) -> None:
         self.server.owner.access_log(line)  # type: ignore[attr-defined]
@@ -788,12 +798,11 @@ class LambdaRouter(_ThreadedService):
 class _DynamoGateHandler(_ForwardingHandler):
     def _handle(self) -> None:
         owner: DynamoGate = self.server.owner  # type: ignore[attr-defined]
-        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
-        raw = b"".join(self._iter_request_body())
+        key = self._principal()
+        raw, payload = self._read_body()
         if owner.iam is not None and owner.iam.role_of(key) is not None:
-            chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
             target = self.headers.get("X-Amz-Target") or ""
-            needs = dynamodb_needs(target, _dechunk(raw) if chunked else raw, REGION, ACCOUNT)
+            needs = dynamodb_needs(target, payload, REGION, ACCOUNT)
             denial = owner.iam.check(key, needs, f"DynamoDB {target.rsplit('.', 1)[-1]}")
             if denial is not None:
                 self.access_log(f"IAM DENIED {denial}")
@@ -809,10 +818,9 @@ class _DynamoGateHandler(_ForwardingHandler):
 class _StsHandler(_ForwardingHandler):
     def _handle(self) -> None:
         owner: StsService = self.server.owner  # type: ignore[attr-defined]
-        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
-        raw = b"".join(self._iter_request_body())
-        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
-        status, xml = owner.standin.answer(key, _dechunk(raw) if chunked else raw)
+        key = self._principal()
+        _, payload = self._read_body()
+        status, xml = owner.standin.answer(key, payload)
         self.access_log(f"STS {status} for {key}")
         self._send_simple(status, xml, "text/xml", {"x-amzn-RequestId": str(uuid.uuid4())})
 
@@ -863,7 +871,7 @@ class _CdnRouterHandler(_ForwardingHandler):
     def _handle(self) -> None:
         owner: CdnFaultRouter = self.server.owner  # type: ignore[attr-defined]
         path = urllib.parse.urlsplit(self.path).path
-        key = IAM.principal_of(self.headers, urllib.parse.urlsplit(self.path).query)
+        key = self._principal()
         if owner.iam is not None and owner.iam.role_of(key) is not None:
             needs = cloudfront_needs(self.command, self.path, ACCOUNT)
             denial = owner.iam.check(key, needs, f"CloudFront {self.command} {path}")
@@ -879,9 +887,7 @@ class _CdnRouterHandler(_ForwardingHandler):
         if self.command != "POST" or not m:
             self._forward(HOST, owner.upstream_port)
             return
-        body = b"".join(self._iter_request_body())
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            body = _dechunk(body)
+        _, body = self._read_body()
         call = {
             "distribution": m.group("dist"),
             "caller_reference": _xml_text(body, "CallerReference"),

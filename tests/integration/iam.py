@@ -348,6 +348,11 @@ class IamGate:
                 return denial
         return None
 
+    def record(self, denial: Denial) -> None:
+        """Record a denial decided outside `check` (a trust policy that does not name the caller)."""
+        with self._lock:
+            self.denials.append(denial)
+
     def revoke(self, role: str, action: str) -> None:
         """Take `action` away from `role` until `restore` (the negative tests)."""
         with self._lock:

@@ -59,8 +59,7 @@ class StsStandIn:
         caller_role = self.gate.role_of(caller_key)
         if denial is None and role is not None and caller_role is not None and not self.gate.trusts(role, caller_role):
             denial = IAM.Denial(caller_role, "sts:AssumeRole", role_arn, f"{call}: not trusted by {role}")
-            with self.gate._lock:  # noqa: SLF001 - recorded like every other denial
-                self.gate.denials.append(denial)
+            self.gate.record(denial)
         if denial is not None:
             return 403, _error("AccessDenied", IAM.not_authorized_message(self.account, denial))
         if role is None:
