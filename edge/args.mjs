@@ -1,5 +1,5 @@
 // The generators' command line: `node:util` parseArgs with the usage on `-h`/`--help` and on
-// a bad option (exit 2), shared by gen-policy, gen-template, gen-tenants and gen-waf.
+// a bad option (exit 2), shared by gen-policy, gen-template and gen-waf.
 
 import { parseArgs } from 'node:util';
 

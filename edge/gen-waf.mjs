@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-//! The CloudFront WAF web ACL, generated from the tenants file (see edge/gen-tenants.mjs).
+//! The CloudFront WAF web ACL, generated from the tenants file (the file `pixelfront tenant`
+//! loads: tenant id -> policy, events/tenants.example.json shows the shape).
 //!
 //! A CLOUDFRONT-scope web ACL must be created in us-east-1, whatever the region of the main
 //! stack, so it is a template of its own (`waf.yaml`), deployed there and passed to
@@ -9,6 +10,12 @@
 //!   - `hotlink-{tenant}` for every tenant with a non-empty `referers` list: 403 "hotlink
 //!     refused" when the path starts with /img/{tenant}/, a Referer header is present and its
 //!     host is none of the allowed ones (a RegexPatternSet per tenant).
+//!
+//! Of each policy only `referers` matters here: this file checks the tenant ids and the
+//! Referer hosts (they become rule names, paths and regexes) and leaves the rest of the
+//! validation to `pixelfront tenant`. `#default`, the policy of tenants without an entry, gets
+//! no rule (a path prefix cannot name "every other tenant"): the function alone refuses their
+//! hotlinks.
 //!
 //!     node edge/gen-waf.mjs [--tenants <file>] [--out <file>]   write the template
 //!     node edge/gen-waf.mjs --check [--tenants <file>] [--out <file>]
@@ -42,9 +49,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { commandLine } from './args.mjs';
-import { EXAMPLE_TENANTS, TenantsError, loadTenants } from './gen-tenants.mjs';
 
-export const DEFAULT_TENANTS = EXAMPLE_TENANTS;
+export const DEFAULT_TENANTS = fileURLToPath(new URL('../events/tenants.example.json', import.meta.url));
 export const DEFAULT_OUT = fileURLToPath(new URL('../waf.yaml', import.meta.url));
 
 /** AWS WAF fixed quotas that this template runs into (AWS WAF developer guide, "quotas"). */
@@ -81,6 +87,78 @@ export function patternSetId(tenant) {
 /** Estimated WCUs: rate rule 2; per tenant: starts-with 2, size 1, pattern set 25 + LOWERCASE 10. */
 export function estimateWcu(hotlinkTenants) {
   return 2 + 38 * hotlinkTenants;
+}
+
+// --- The tenants file: the tenant ids and their Referer hosts ---------------------------------
+
+/** docs/url-grammar.md (the path); the same pattern as viewer-request.js and shared/src/normalize.rs. */
+export const TENANT_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** The key of the default policy (tenants without an entry of their own); never a tenant id. */
+export const DEFAULT_KEY = '#default';
+/** A Referer host entry: `shop.example.com` or `*.example.com` (any letter case). */
+export const REFERER_RE = /^(?:\*\.)?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+/** Every problem of a tenants file (or of the web ACL it would give), one message per line. */
+export class TenantsError extends Error {
+  constructor(source, errors) {
+    super(`${source}: ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n  ${errors.join('\n  ')}`);
+    this.errors = errors;
+  }
+}
+
+const isObject = (x) => !!x && typeof x === 'object' && !Array.isArray(x);
+
+/**
+ * A tenants file's text -> Map, sorted by key (tenant ids and `#default`), of {referers}
+ * (absent: []). Throws TenantsError listing every problem of the ids and Referer hosts.
+ */
+export function parseTenants(text, source = 'tenants file') {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new TenantsError(source, [`not JSON: ${e.message}`]);
+  }
+  if (!isObject(value)) throw new TenantsError(source, ['expected a JSON object: tenant id -> policy']);
+  const errors = [];
+  const out = new Map();
+  for (const tenant of Object.keys(value).sort()) {
+    const p = value[tenant];
+    const at = `tenant '${tenant}'`;
+    if (tenant !== DEFAULT_KEY && !TENANT_RE.test(tenant)) {
+      errors.push(`${at}: bad tenant id (expected [a-z0-9][a-z0-9-]{0,62})`);
+    }
+    if (!isObject(p)) {
+      errors.push(`${at}: the policy must be an object {"sign", "keys", "referers"}`);
+      continue;
+    }
+    const referers = p.referers ?? [];
+    if (!Array.isArray(referers)) {
+      errors.push(`${at}: "referers" must be an array of hosts`);
+      continue;
+    }
+    const seen = new Set();
+    for (const r of referers) {
+      if (typeof r !== 'string' || !REFERER_RE.test(r) || r.length > 253) {
+        errors.push(
+          `${at}: bad referer ${JSON.stringify(r)} (expected a host such as shop.example.com ` +
+            'or *.example.com: no scheme, port or path)',
+        );
+      } else if (seen.has(r.toLowerCase())) {
+        errors.push(`${at}: referer '${r}' listed twice`);
+      } else {
+        seen.add(r.toLowerCase());
+      }
+    }
+    out.set(tenant, { referers });
+  }
+  if (errors.length) throw new TenantsError(source, errors);
+  return out;
+}
+
+/** Read and parse a tenants file (TenantsError when invalid; fs errors as they are). */
+export function loadTenants(path) {
+  return parseTenants(readFileSync(path, 'utf8'), path);
 }
 
 // --- A small YAML writer for CloudFormation (block style, intrinsic short forms) -------------
@@ -196,7 +274,10 @@ function hotlinkRule(tenant, priority) {
  * would be exceeded; `warnings` (optional array) receives quota notes that do not stop it.
  */
 export function wafTemplate(tenants, warnings = []) {
-  const hotlink = [...tenants].filter(([, p]) => p.referers.length > 0);
+  const hotlink = [...tenants].filter(([t, p]) => t !== DEFAULT_KEY && p.referers.length > 0);
+  if (tenants.get(DEFAULT_KEY)?.referers.length) {
+    warnings.push(`'${DEFAULT_KEY}' lists referers: no WAF rule for tenants without an entry (the function still refuses their hotlinks)`);
+  }
   const errors = [];
   for (const [tenant, p] of hotlink) {
     if (p.referers.length > WAF_MAX_REGEX_PER_SET) {

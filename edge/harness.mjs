@@ -10,7 +10,9 @@
 //! `var NAME = <module>;`, and only two modules exist, as in CloudFront:
 //!   - `cloudfront`: `cf.kvs()` / `cf.kvs(id)` give a fake KeyValueStore handle (`fakeKvs`)
 //!     with the documented helpers `get(key, {format})`, `exists(key)` and `meta()`; `get`
-//!     rejects for a missing key, as the real one does.
+//!     rejects for a missing key, as the real one does. The fake store is a loaded one: it
+//!     holds the default policy `#default` = `{}` unless the test gives its own or asks for a
+//!     store never loaded (`fakeKvs(entries, {loaded: false})`).
 //!   - `crypto`: `createHash` / `createHmac` from node:crypto, limited to what the CloudFront
 //!     docs list (md5, sha1, sha256; digest encodings hex, base64, base64url).
 //! The clock can be frozen (`now`, Unix seconds): in CloudFront every `Date.now()` of one run
@@ -49,13 +51,19 @@ function script(path) {
   return scripts.get(path);
 }
 
+/** The key of the default policy, for tenants without an entry of their own. */
+export const DEFAULT_KEY = '#default';
+
 /**
  * A fake KeyValueStore handle over `entries` (a Map or a plain object of key -> stored string;
- * a non-string value is stored as its JSON). `error` (optional) makes every call reject with
- * it, like an unreachable store. `calls` records each call as [method, key].
+ * a non-string value is stored as its JSON). `loaded` (default true): a store that
+ * `pixelfront tenant --aws init` has loaded, so `#default` is `{}` unless `entries` names it;
+ * false: exactly `entries` (`{}`: a store never loaded). `error` (optional) makes every call
+ * reject with it, like an unreachable store. `calls` records each call as [method, key].
  */
-export function fakeKvs(entries = new Map(), { error } = {}) {
+export function fakeKvs(entries = new Map(), { error, loaded = true } = {}) {
   const map = entries instanceof Map ? new Map(entries) : new Map(Object.entries(entries));
+  if (loaded && !map.has(DEFAULT_KEY)) map.set(DEFAULT_KEY, '{}');
   for (const [k, v] of map) if (typeof v !== 'string') map.set(k, JSON.stringify(v));
   const calls = [];
   return {
@@ -112,7 +120,7 @@ const CRYPTO = Object.freeze({
   },
 });
 
-/** Accept a Map/object of entries or a ready handle (anything with get and exists). */
+/** Accept a Map/object of entries (a loaded store) or a ready handle (anything with get and exists). */
 function kvsHandle(kvs) {
   if (kvs && typeof kvs.get === 'function' && typeof kvs.exists === 'function' && !(kvs instanceof Map)) {
     return kvs;
@@ -123,8 +131,8 @@ function kvsHandle(kvs) {
 /**
  * Evaluate the function file in a fresh context and return that context (its globals:
  * `handler`, `normalize`, `POLICY`, ...), for tests that exercise the pieces directly.
- * `kvs`: the KeyValueStore (see `kvsHandle`; default empty); `now`: freeze `Date.now()` at
- * these Unix seconds (default: the real clock).
+ * `kvs`: the KeyValueStore (see `kvsHandle`; default: loaded, no tenant entry); `now`: freeze
+ * `Date.now()` at these Unix seconds (default: the real clock).
  */
 export function loadFunction(path = FUNCTION_PATH, { kvs, now } = {}) {
   const handle = kvsHandle(kvs);

@@ -184,14 +184,17 @@ function forbidden(p, path, pairs, referer, now) {
   return r.length && referer !== undefined && !refererOk(referer, r) ? 'hotlink refused' : '';
 }
 
-// get() throws for a missing key and for failures alike; exists() tells them apart.
-// Missing -> {} (defaults: no signing, any Referer); else throw (503).
+// The tenant's entry, else '#default' (no tenant id); neither: undefined (a store never
+// loaded). get() throws for a missing key and for failures alike; exists() tells them apart:
+// a failure throws (503).
 async function policyOf(tenant) {
-  try {
-    return await kvs.get(tenant, { format: 'json' });
-  } catch (e) {
-    if (await kvs.exists(tenant)) throw e;
-    return {};
+  var keys = [tenant, '#default'];
+  for (var i = 0; i < 2; i++) {
+    try {
+      return await kvs.get(keys[i], { format: 'json' });
+    } catch (e) {
+      if (await kvs.exists(keys[i])) throw e;
+    }
   }
 }
 
@@ -219,6 +222,8 @@ async function handler(event) {
   } catch (e) {
     p = null;
   }
+  // Fail closed: no entry at all is 503, not the defaults.
+  if (p === undefined) return respond(503, 'Service Unavailable', 'tenant policies not loaded');
   if (!validPolicy(p)) return respond(503, 'Service Unavailable', 'policy unavailable');
   var why = forbidden(p, req.uri, pairs, ref ? ref.value : undefined, Math.floor(Date.now() / 1000));
   if (why) return respond(403, 'Forbidden', why);

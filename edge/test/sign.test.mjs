@@ -1,8 +1,9 @@
 //! Signed URLs, tenant policy from the KeyValueStore and the Referer check (docs/signing.md) in the real
 //! CloudFront Function: every case of tests/vectors/sign.json (generated with Python's hmac;
 //! the Rust shared/src/sign.rs runs the same file) through the event harness with a fake
-//! KeyValueStore and a frozen clock, then the rotation walk, the policy defaults and failures,
-//! the check order, and edge cases of the scheme. Also `edge/sign.mjs`, the signing CLI twin.
+//! KeyValueStore and a frozen clock, then the rotation walk, the policy defaults (the `#default`
+//! entry) and failures (fail closed: a store never loaded is a 503), the check order, and edge
+//! cases of the scheme. Also `edge/sign.mjs`, the signing CLI twin.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,8 +105,8 @@ test('rotation: add the new key, move signers over, retire the old key', async (
   }
 });
 
-test('a tenant without a KVS entry gets the defaults: no signing, any Referer', async () => {
-  const kvs = { globex: SIGNED }; // someone else's policy must not apply
+test('a tenant without a KVS entry gets #default; {} is the defaults: no signing, any Referer', async () => {
+  const kvs = { globex: SIGNED, '#default': {} }; // someone else's policy must not apply
   for (const [uri, referer] of [
     [`${P}?${Q}`, undefined],
     [`${P}?${Q}&exp=1&kid=x&sig=y&exp=2`, undefined],
@@ -139,6 +140,52 @@ const UNAVAILABLE = {
   body: { encoding: 'text', data: 'policy unavailable' },
 };
 
+const NOT_LOADED = { ...UNAVAILABLE, body: { encoding: 'text', data: 'tenant policies not loaded' } };
+
+test('a store never loaded (no #default) is a 503 for every tenant, signed or not', async () => {
+  const url = signed(`${P}?${Q}`, OLD, NOW + 60);
+  for (const store of [{}, { globex: SIGNED }]) {
+    for (const uri of [`${P}?${Q}`, url, '/img/demo/v1/a.jpg', '/img/x/v1/a.jpg?w=0']) {
+      for (const referer of [undefined, 'https://shop.example.com/', 'https://evil.example/']) {
+        const kvs = fakeKvs(store, { loaded: false });
+        assert.deepEqual(await run(uri, { kvs, referer }), NOT_LOADED, `${JSON.stringify(store)} ${uri} ${referer}`);
+      }
+    }
+  }
+  // A tenant with its own entry is served by it even before #default is loaded.
+  const partial = fakeKvs({ acme: SIGNED }, { loaded: false });
+  assert.equal((await run(url, { kvs: partial })).uri, '/acme/v3/products/red-shoe.jpg/w320-q80.webp');
+  assert.deepEqual(await run(`${P}?${Q}`, { kvs: partial }), forbidden('signature required'));
+});
+
+test('#default {"sign": true}: a tenant without an entry must sign (and has no keys)', async () => {
+  const kvs = { '#default': { sign: true } };
+  assert.deepEqual(await run(`${P}?${Q}`, { kvs }), forbidden('signature required'));
+  assert.deepEqual(await run('/img/newcomer/v1/a.jpg', { kvs }), forbidden('signature required'));
+  assert.deepEqual(await run(signed(`${P}?${Q}`, OLD, NOW + 60), { kvs }), forbidden('unknown key'));
+  // The other fields apply as well.
+  const refs = { '#default': { referers: ['shop.example.com'] } };
+  assert.deepEqual(await run(`${P}?${Q}`, { kvs: refs, referer: 'https://evil.example/' }), forbidden('hotlink refused'));
+  assert.equal((await run(`${P}?${Q}`, { kvs: refs, referer: 'https://shop.example.com/' })).statusCode, undefined);
+});
+
+test("a tenant's own entry wins over #default, in both directions", async () => {
+  const open = { acme: {}, '#default': { sign: true } };
+  assert.equal((await run(`${P}?${Q}`, { kvs: open })).uri, '/acme/v3/products/red-shoe.jpg/w320-q80.webp');
+  assert.deepEqual(await run('/img/globex/v1/a.jpg', { kvs: open }), forbidden('signature required'));
+  const strict = { acme: SIGNED, '#default': {} };
+  assert.deepEqual(await run(`${P}?${Q}`, { kvs: strict }), forbidden('signature required'));
+  assert.equal((await run('/img/globex/v1/a.jpg', { kvs: strict })).uri, '/globex/v1/a.jpg/q80.jpeg');
+  // Even a tenant entry that cannot be read: 503, never #default in its place.
+  assert.deepEqual(await run(`${P}?${Q}`, { kvs: { acme: '{"sign": tru' } }), UNAVAILABLE);
+});
+
+test('an unreadable or malformed #default is a 503 policy unavailable', async () => {
+  for (const value of ['{"sign": tru', 'null', '[]', '{"sign":"yes"}']) {
+    assert.deepEqual(await run(`${P}?${Q}`, { kvs: { '#default': value } }), UNAVAILABLE, value);
+  }
+});
+
 test('a KVS failure is a 503, never a silent open', async () => {
   const down = fakeKvs({ acme: SIGNED }, { error: new Error('KVS unavailable') });
   assert.deepEqual(await run(`${P}?${Q}`, { kvs: down }), UNAVAILABLE);
@@ -167,16 +214,25 @@ test('a policy of the wrong shape is a 503 (as Rust serde would refuse it)', asy
   }
 });
 
-test('KVS reads: one for a configured tenant, get then exists for a newcomer, none for a bad path', async () => {
+test('KVS reads: one for a configured tenant, three for a newcomer, none for a bad path', async () => {
   const kvs = fakeKvs({ acme: SIGNED });
   await run(signed(`${P}?${Q}`, OLD, NOW + 60), { kvs });
   assert.deepEqual(kvs.calls, [['get', 'acme']]);
-  const empty = fakeKvs({});
+  // No entry: get and exists tell "missing" from a failure, then one get of #default.
+  const loaded = fakeKvs({});
+  assert.equal((await run(`${P}?${Q}`, { kvs: loaded })).statusCode, undefined);
+  assert.deepEqual(loaded.calls, [['get', 'acme'], ['exists', 'acme'], ['get', '#default']]);
+  // Never loaded: the same for #default as well.
+  const empty = fakeKvs({}, { loaded: false });
   await run(`${P}?${Q}`, { kvs: empty });
-  assert.deepEqual(empty.calls, [['get', 'acme'], ['exists', 'acme']]);
+  assert.deepEqual(empty.calls, [['get', 'acme'], ['exists', 'acme'], ['get', '#default'], ['exists', '#default']]);
   const unused = fakeKvs({}, { error: new Error('KVS unavailable') });
   const out = await run('/img/Acme/v3/a.jpg?w=300', { kvs: unused });
   assert.equal(out.statusCode, 400);
+  // #default is no tenant id: a path cannot name it.
+  for (const tenant of ['#default', '%23default']) {
+    assert.deepEqual((await run(`/img/${tenant}/v3/a.jpg`, { kvs: unused })).body.data, 'bad tenant');
+  }
   assert.deepEqual(unused.calls, []);
 });
 

@@ -2,8 +2,9 @@
 //! (`gen-template.mjs --check`), the check really fails on a changed function, the YAML block
 //! gives back the exact bytes (also for unusual line endings), and the edge part of the template
 //! is wired as designed: origin group failover, cache keys, TTLs (errors about the viewer's own
-//! request never cached), both functions on every behavior, the KeyValueStore, Origin Access
-//! Control and the permissions that go with it.
+//! request never cached), both functions on every behavior, the KeyValueStore (empty at
+//! creation) and the tenant policy table (the transformer's alone), Origin Access Control and
+//! the permissions that go with it.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -311,7 +312,65 @@ wiring('the function is cloudfront-js-2.0, published, with the tenant policy sto
   assert.deepEqual(p.FunctionConfig.KeyValueStoreAssociations, [
     { KeyValueStoreARN: { 'Fn::GetAtt': ['TenantPolicyStore', 'Arn'] } },
   ]);
-  assert.deepEqual(resources.TenantPolicyStore.Properties.ImportSource['Fn::If'][0], 'HasTenantPolicyImport');
+});
+
+wiring('the policy store starts empty: no import at creation, no parameter for one', () => {
+  // Loaded only by `pixelfront tenant --aws` (the function fails closed until #default is there).
+  const t = parseCfn(templateText);
+  assert.deepEqual(Object.keys(resources.TenantPolicyStore.Properties).sort(), ['Comment', 'Name']);
+  assert.equal(t.Parameters.TenantPolicyImportArn, undefined);
+  assert.equal(t.Conditions.HasTenantPolicyImport, undefined);
+  assert.doesNotMatch(templateText, /ImportSource|TenantPolicyImport|gen-tenants/);
+  assert.deepEqual(t.Outputs.TenantPolicyStoreArn.Value, { 'Fn::GetAtt': ['TenantPolicyStore', 'Arn'] });
+});
+
+wiring('the tenant policy table: key tenant, on demand, encrypted, recoverable, kept', () => {
+  const table = resources.TenantPolicyTable;
+  assert.equal(table.Type, 'AWS::DynamoDB::Table');
+  const p = table.Properties;
+  assert.deepEqual(p.KeySchema, [{ AttributeName: 'tenant', KeyType: 'HASH' }]);
+  assert.deepEqual(p.AttributeDefinitions, [{ AttributeName: 'tenant', AttributeType: 'S' }]);
+  assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
+  assert.deepEqual(p.SSESpecification, { SSEEnabled: true });
+  assert.deepEqual(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+  // Kept by `sam delete` like the manifest table.
+  const manifest = resources.ManifestTable;
+  assert.equal(manifest.DeletionPolicy, 'Retain');
+  assert.equal(table.DeletionPolicy, manifest.DeletionPolicy);
+  assert.equal(table.UpdateReplacePolicy, manifest.UpdateReplacePolicy);
+  const t = parseCfn(templateText);
+  assert.deepEqual(t.Outputs.TenantPolicyTableName.Value, { Ref: 'TenantPolicyTable' });
+});
+
+wiring('only the transformer reaches the tenant policy table, and only by GetItem', () => {
+  // Every resource but the table itself, its output and the transformer's role and function.
+  const mentions = (x) => JSON.stringify(x).includes('TenantPolicyTable');
+  const users = Object.entries(resources).filter(([id, r]) => id !== 'TenantPolicyTable' && mentions(r));
+  assert.deepEqual(users.map(([id]) => id).sort(), ['TransformFunction', 'TransformFunctionRole']);
+  // No other role, role policy or managed policy (nor a SAM policy template) names it.
+  const roles = Object.entries(resources).filter(([, r]) =>
+    ['AWS::IAM::Role', 'AWS::IAM::RolePolicy', 'AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'].includes(r.Type) ||
+    r.Properties?.Policies !== undefined,
+  );
+  assert.ok(roles.length >= 8, `${roles.length} roles`);
+  for (const [id, r] of roles) {
+    if (id !== 'TransformFunctionRole') assert.equal(mentions(r), false, `${id} mentions TenantPolicyTable`);
+  }
+  const statements = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
+  const onTable = statements.filter(mentions);
+  assert.deepEqual(onTable, [
+    {
+      Sid: 'TenantPolicies',
+      Effect: 'Allow',
+      Action: 'dynamodb:GetItem',
+      Resource: { 'Fn::GetAtt': ['TenantPolicyTable', 'Arn'] },
+    },
+  ]);
+  const env = resources.TransformFunction.Properties.Environment.Variables;
+  assert.deepEqual(env.TENANT_POLICY_TABLE, { Ref: 'TenantPolicyTable' });
+  // Policies no longer live in the manifest table: nothing in the template says so.
+  assert.doesNotMatch(templateText, /#tenant\//);
+  assert.doesNotMatch(templateText, /manifest table \([^)]*polic/i);
 });
 
 wiring('only this distribution reaches the origins (bucket policy, Lambda permissions)', () => {
@@ -347,6 +406,7 @@ wiring('the transformer: build, environment and a least-privilege role', () => {
     'REPLICA_BUCKET',
     'REPLICA_REGION',
     'RUST_LOG',
+    'TENANT_POLICY_TABLE',
     'TENANT_READ_ROLE_ARN',
   ]);
   const statements = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
@@ -357,7 +417,11 @@ wiring('the transformer: build, environment and a least-privilege role', () => {
     ListDerivatives: ['s3:ListBucket'],
     Derivatives: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
     Manifest: ['dynamodb:GetItem'],
+    TenantPolicies: ['dynamodb:GetItem'],
   });
+  const resource = Object.fromEntries(statements.map((s) => [s.Sid, s.Resource]));
+  assert.deepEqual(resource.Manifest, { 'Fn::GetAtt': ['ManifestTable', 'Arn'] });
+  assert.deepEqual(resource.TenantPolicies, { 'Fn::GetAtt': ['TenantPolicyTable', 'Arn'] });
   // Originals only through the tenant-read role, assumed per tenant (shared/src/store/scoped.rs).
   const reader = resources.TenantOriginalsReadRole.Properties;
   assert.deepEqual(reader.AssumeRolePolicyDocument.Statement[0].Principal, {

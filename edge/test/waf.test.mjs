@@ -1,38 +1,30 @@
-//! The tenants file and what is generated from it: validation with clear errors, the
-//! KeyValueStore import file and the DynamoDB batch-write requests (the same policy JSON in
-//! both), waf.yaml (`gen-waf.mjs --check`), and the WAF Referer regexes, which must accept
+//! The tenants file as gen-waf.mjs reads it (tenant ids and Referer hosts, with clear
+//! errors), waf.yaml (`gen-waf.mjs --check`), and the WAF Referer regexes, which must accept
 //! exactly the Referers that the CloudFront Function's refererOk accepts (a table of cases, a
 //! seeded random sweep, and whole requests through the real function file).
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFunction, runViewerRequest } from '../harness.mjs';
 import {
-  EXAMPLE_TENANTS,
+  DEFAULT_OUT,
+  DEFAULT_TENANTS,
+  REFERER_PREFIX,
   TenantsError,
-  dynamoBatches,
-  kvsImportFile,
+  estimateWcu,
   loadTenants,
   parseTenants,
-  policyValue,
-  writeOutputs,
-} from '../gen-tenants.mjs';
-import {
-  DEFAULT_OUT,
-  REFERER_PREFIX,
-  estimateWcu,
   patternSetId,
   refererRegex,
   wafTemplate,
 } from '../gen-waf.mjs';
 
 const GEN_WAF = fileURLToPath(new URL('../gen-waf.mjs', import.meta.url));
-const GEN_TENANTS = fileURLToPath(new URL('../gen-tenants.mjs', import.meta.url));
 const run = (script, ...args) => spawnSync(process.execPath, [script, ...args], { encoding: 'utf8' });
 
 // The `yaml` package: a devDependency of the root package.json (`npm ci`, run by .ci/setup-test).
@@ -52,133 +44,73 @@ function tmp(t) {
   return dir;
 }
 
-const example = loadTenants(EXAMPLE_TENANTS);
-const ACME = JSON.stringify({
-  sign: true,
-  keys: { k1: 'example-secret-acme-k1-do-not-use', k2: 'example-secret-acme-k2-do-not-use' },
-  referers: ['shop.acme.example', '*.acme.example'],
-});
+const example = loadTenants(DEFAULT_TENANTS);
+const exampleJson = JSON.parse(readFileSync(DEFAULT_TENANTS, 'utf8'));
 const DEMO = '{"sign":false,"keys":{},"referers":[]}';
 
-// --- Outputs for the example file ------------------------------------------------------------
+// --- The tenants file ------------------------------------------------------------------------
 
-test('the example: acme signs with k1 and k2 and lists two hosts, demo neither', () => {
-  assert.deepEqual([...example.keys()], ['acme', 'demo']);
-  assert.equal(policyValue(example.get('acme')), ACME);
-  assert.equal(policyValue(example.get('demo')), DEMO);
-});
-
-test('KeyValueStore import file: {"data":[{"key","value"}]} with the policy JSON as a string', () => {
-  const text = kvsImportFile(example);
-  assert.deepEqual(JSON.parse(text), {
-    data: [
-      { key: 'acme', value: ACME },
-      { key: 'demo', value: DEMO },
-    ],
-  });
-  assert.equal(text, `{"data":[\n  ${JSON.stringify({ key: 'acme', value: ACME })},\n  ${JSON.stringify({ key: 'demo', value: DEMO })}\n]}\n`);
-});
-
-test('DynamoDB batch-write-item: the policy item of every tenant, 25 puts per request', () => {
-  assert.deepEqual(dynamoBatches(example, 'pixelfront-ManifestTable-ABC'), [
-    {
-      'pixelfront-ManifestTable-ABC': [
-        { PutRequest: { Item: { pk: { S: '#tenant/acme' }, sk: { S: 'policy' }, policy: { S: ACME } } } },
-        { PutRequest: { Item: { pk: { S: '#tenant/demo' }, sk: { S: 'policy' }, policy: { S: DEMO } } } },
-      ],
-    },
+test('the example: acme lists two Referer hosts, demo none', () => {
+  assert.deepEqual([...example], [
+    ['acme', { referers: ['shop.acme.example', '*.acme.example'] }],
+    ['demo', { referers: [] }],
   ]);
-  const many = parseTenants(JSON.stringify(Object.fromEntries([...Array(30)].map((_, i) => [`t${i}`, {}]))));
-  const batches = dynamoBatches(many, 'tbl');
-  assert.deepEqual(batches.map((b) => b.tbl.length), [25, 5]);
-  assert.throws(() => dynamoBatches(example, ''), /table name/);
 });
 
-test('the key names are the manifest table\'s (template.yaml and shared/src/store/dynamo.rs)', () => {
-  const template = readFileSync(fileURLToPath(new URL('../../template.yaml', import.meta.url)), 'utf8');
-  assert.match(template, /KeySchema:\n\s+- AttributeName: pk\n\s+KeyType: HASH\n\s+- AttributeName: sk\n\s+KeyType: RANGE/);
-  const dynamo = readFileSync(fileURLToPath(new URL('../../shared/src/store/dynamo.rs', import.meta.url)), 'utf8');
-  assert.match(dynamo, /format!\("#tenant\/\{tenant\}"\)/);
-  assert.match(dynamo, /\.key\("sk", s\("policy"\)\)/);
-  assert.match(dynamo, /get_s\(&item, "policy"\)/);
-});
-
-test('the function accepts the imported values (validPolicy, signing, defaults)', async () => {
-  const kvs = new Map(JSON.parse(kvsImportFile(example)).data.map((d) => [d.key, d.value]));
+test("the example's policies, as store values, work at the edge (validPolicy, signing, defaults)", async () => {
+  const kvs = new Map(Object.entries(exampleJson).map(([t, p]) => [t, JSON.stringify(p)]));
   const fn = loadFunction(undefined, { kvs });
-  for (const d of JSON.parse(kvsImportFile(example)).data) assert.equal(fn.validPolicy(JSON.parse(d.value)), true);
+  for (const p of Object.values(exampleJson)) assert.equal(fn.validPolicy(p), true);
   const acme = await runViewerRequest({ uri: '/img/acme/v1/a.jpg', kvs });
   assert.equal(acme.body?.data, 'signature required');
   const demo = await runViewerRequest({ uri: '/img/demo/v1/a.jpg', referer: 'https://anywhere.example/', kvs });
   assert.equal(demo.uri, '/demo/v1/a.jpg/q80.jpeg');
 });
 
-test('gen-tenants CLI: writes the two kinds of file, replaces stale batches, validates', (t) => {
-  const dir = tmp(t);
-  writeFileSync(join(dir, 'dynamodb-batch-7.json'), '{}');
-  let r = run(GEN_TENANTS, '--tenants', EXAMPLE_TENANTS, '--table', 'tbl', '--out-dir', dir);
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(readdirSync(dir).sort(), ['dynamodb-batch-1.json', 'kvs-import.json']);
-  assert.equal(readFileSync(join(dir, 'kvs-import.json'), 'utf8'), kvsImportFile(example));
-  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'dynamodb-batch-1.json'), 'utf8')), dynamoBatches(example, 'tbl')[0]);
-  assert.deepEqual(writeOutputs(example, 'tbl', dir).map((p) => p.slice(dir.length + 1)), ['kvs-import.json', 'dynamodb-batch-1.json']);
-
-  r = run(GEN_TENANTS, '--tenants', EXAMPLE_TENANTS, '--validate');
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /2 tenants, valid/);
-  const bad = join(dir, 'bad.json');
-  writeFileSync(bad, JSON.stringify({ ACME: { sign: true } }));
-  r = run(GEN_TENANTS, '--tenants', bad, '--table', 'tbl', '--out-dir', join(dir, 'out'));
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /2 problems/);
-  assert.match(r.stderr, /tenant 'ACME': bad tenant id/);
-  assert.match(r.stderr, /"sign" is true but "keys" is empty/);
-  assert.equal(existsSync(join(dir, 'out')), false);
-  assert.equal(run(GEN_TENANTS, '--tenants', join(dir, 'missing.json'), '--validate').status, 2);
-  assert.equal(run(GEN_TENANTS, '--tenants', EXAMPLE_TENANTS).status, 2);
-  assert.equal(run(GEN_TENANTS, '--bogus').status, 2);
-});
-
-// --- Validation ------------------------------------------------------------------------------
-
-test('validation: every problem, named by tenant and field', () => {
+test('validation: every problem of the tenant ids and Referer hosts, named by tenant', () => {
   const cases = [
     ['not json', /not JSON/],
     ['[]', /expected a JSON object/],
     ['{"Acme": {}}', /tenant 'Acme': bad tenant id/],
     ['{"-acme": {}}', /bad tenant id/],
+    ['{"#other": {}}', /tenant '#other': bad tenant id/],
     [`{"${'a'.repeat(64)}": {}}`, /bad tenant id/],
     ['{"acme": []}', /tenant 'acme': the policy must be an object/],
-    ['{"acme": {"referrers": []}}', /unknown field 'referrers'/],
-    ['{"acme": {"sign": "yes"}}', /"sign" must be true or false/],
-    ['{"acme": {"keys": []}}', /"keys" must be an object/],
-    ['{"acme": {"keys": {"k 1": "s"}}}', /bad key id 'k 1'/],
-    [`{"acme": {"keys": {"${'k'.repeat(65)}": "s"}}}`, /bad key id/],
-    ['{"acme": {"keys": {"k1": ""}}}', /key 'k1' needs a non-empty secret/],
-    ['{"acme": {"keys": {"k1": 5}}}', /key 'k1' needs a non-empty secret/],
-    ['{"acme": {"sign": true}}', /"sign" is true but "keys" is empty/],
     ['{"acme": {"referers": "shop.example"}}', /"referers" must be an array/],
     ['{"acme": {"referers": ["https://shop.example/"]}}', /bad referer "https:\/\/shop\.example\/"/],
     ['{"acme": {"referers": ["shop.example:8080"]}}', /bad referer/],
     ['{"acme": {"referers": ["*"]}}', /bad referer/],
     ['{"acme": {"referers": [""]}}', /bad referer/],
     ['{"acme": {"referers": [7]}}', /bad referer 7/],
+    [`{"acme": {"referers": ["${'a'.repeat(254)}"]}}`, /bad referer/],
     ['{"acme": {"referers": ["a.example", "A.example"]}}', /referer 'A.example' listed twice/],
-    [`{"acme": {"keys": {"k1": "${'x'.repeat(1000)}"}}}`, /over the KeyValueStore limit of 1024/],
   ];
   for (const [text, re] of cases) {
     assert.throws(() => parseTenants(text, 'file.json'), (e) => e instanceof TenantsError && re.test(e.message), text);
   }
   try {
-    parseTenants('{"x_y": {"sign": 1, "keys": {"k1": ""}}}', 'file.json');
+    parseTenants('{"x_y": {"referers": ["a b", "ok.example", "OK.example"]}}', 'file.json');
     assert.fail('accepted');
   } catch (e) {
     assert.equal(e.errors.length, 3, e.message);
     assert.match(e.message, /^file\.json: 3 problems:\n/);
   }
-  // Absent fields default as in Rust's TenantPolicy; any key and host case is accepted.
-  assert.deepEqual(parseTenants('{"a": {}}').get('a'), { sign: false, keys: {}, referers: [] });
+  // Absent referers are none; any host case is accepted; the other fields are not read here.
+  assert.deepEqual(parseTenants('{"a": {}}').get('a'), { referers: [] });
   assert.deepEqual(parseTenants('{"a": {"referers": ["Shop.Example.COM"]}}').get('a').referers, ['Shop.Example.COM']);
+  assert.deepEqual(parseTenants('{"a": {"sign": true, "on_demand": "catalogue"}}').get('a'), { referers: [] });
+});
+
+test('#default: accepted, given no WAF rule, and a warning when it lists referers', () => {
+  const none = [];
+  const plain = wafTemplate(parseTenants(JSON.stringify({ '#default': { sign: true }, ...exampleJson })), none);
+  assert.equal(plain, wafTemplate(example));
+  assert.deepEqual(none, []);
+  const warnings = [];
+  const refs = parseTenants(JSON.stringify({ '#default': { referers: ['x.example'] }, ...exampleJson }));
+  assert.equal(wafTemplate(refs, warnings), wafTemplate(example));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /'#default' lists referers: no WAF rule/);
 });
 
 // --- waf.yaml --------------------------------------------------------------------------------
@@ -426,28 +358,5 @@ test('whole requests: the WAF rule blocks exactly what the function refuses as a
       assert.equal(wafBlocks(uri, referer), refused, `${uri} Referer ${JSON.stringify(referer)}`);
       if (!refused) assert.equal(out.statusCode, undefined, JSON.stringify(out));
     }
-  }
-});
-
-// The on-demand render policy (docs/limits.md) travels to the transformer's policy item as
-// shared/src/sign.rs serializes it: absent when "any", else as given.
-test('gen-tenants: the optional on_demand field is validated and stored as Rust reads it', () => {
-  const ok = parseTenants(
-    JSON.stringify({
-      a: { sign: false },
-      b: { on_demand: 'catalogue' },
-      c: { on_demand: { rate_per_minute: 120 } },
-      d: { on_demand: 'any' },
-    }),
-  );
-  assert.equal(policyValue(ok.get('a')), '{"sign":false,"keys":{},"referers":[]}');
-  assert.equal(policyValue(ok.get('b')), '{"sign":false,"keys":{},"referers":[],"on_demand":"catalogue"}');
-  assert.equal(
-    policyValue(ok.get('c')),
-    '{"sign":false,"keys":{},"referers":[],"on_demand":{"rate_per_minute":120}}',
-  );
-  assert.equal(policyValue(ok.get('d')), '{"sign":false,"keys":{},"referers":[]}');
-  for (const bad of ['sometimes', { rate_per_minute: 0 }, { rate_per_minute: 1.5 }, { rate: 5 }, 7]) {
-    assert.throws(() => parseTenants(JSON.stringify({ x: { on_demand: bad } })), /on_demand/);
   }
 });
