@@ -7,7 +7,7 @@
 mod removal;
 mod render_cmd;
 mod sign_cmd;
-mod tenant_cmd;
+mod tenant;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,7 +38,7 @@ enum Command {
     /// serving with the edge's checks, takedown, backfill, metrics).
     Dev(pixelfront_local::LocalStackArgs),
     /// Manage the local stack's tenants: signing keys, signing on/off, allowed Referers.
-    Tenant(tenant_cmd::TenantArgs),
+    Tenant(tenant::TenantArgs),
     /// Take assets down (DMCA, tenant request): originals, replicas and derivatives deleted,
     /// the CDN purged, an audit record written; on the local stack or AWS.
     #[command(long_about = removal::TAKEDOWN_HELP)]
@@ -104,7 +104,7 @@ fn main() -> ExitCode {
             pixelfront_local::LocalError::Rejected(m) => Failure::rejected(m),
             pixelfront_local::LocalError::Io(m) => Failure::io(m),
         }),
-        Command::Tenant(args) => tenant_cmd::run(args),
+        Command::Tenant(args) => tenant::run(args),
         Command::Takedown(args) => removal::run_remove(args, removal::Verb::Takedown),
         Command::Erase(args) => removal::run_remove(args, removal::Verb::Erase),
         Command::Backfill(args) => removal::run_backfill(args),

@@ -79,3 +79,74 @@ fn tenant_verbs_manage_the_tenants_file() {
     refused(&tenant(&data, &["show", "acme"]), "no tenant");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn init_and_load_write_the_default_and_a_tenants_file() {
+    let data = std::env::temp_dir().join(format!("pixelfront-tenant-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).expect("dir");
+    ok(&tenant(&data, &["init", "--closed"]));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&tenant(&data, &["show", "#default"]))).expect("json");
+    assert_eq!(shown["sign"], true);
+    let file = data.join("load.json");
+    std::fs::write(
+        &file,
+        r##"{"#default": {}, "acme": {"sign": true, "keys": {"k1": "s1"}}}"##,
+    )
+    .expect("write");
+    ok(&tenant(
+        &data,
+        &["load", file.to_str().expect("utf-8 path")],
+    ));
+    let list = ok(&tenant(&data, &["list"]));
+    assert_eq!(
+        list.trim(),
+        "#default\tsign=off\tkeys=[]\treferers=[]\nacme\tsign=on\tkeys=[k1]\treferers=[]"
+    );
+    // A file with one bad entry changes nothing.
+    std::fs::write(&file, r#"{"acme": {}, "globex": {"sign": true}}"#).expect("write");
+    refused(
+        &tenant(&data, &["load", file.to_str().expect("utf-8 path")]),
+        "signs but has no key",
+    );
+    assert_eq!(ok(&tenant(&data, &["list"])), list);
+    refused(&tenant(&data, &["check"]), "--aws");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn aws_target_is_checked_before_anything_is_sent() {
+    let data = std::env::temp_dir();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pixelfront"))
+            .args(["tenant", "--aws", "list"])
+            .args(extra)
+            .arg("--data")
+            .arg(&data)
+            .env_remove("PIXELFRONT_KVS_ARN")
+            .env_remove("PIXELFRONT_POLICY_TABLE")
+            .output()
+            .expect("run pixelfront tenant")
+    };
+    refused(&run(&[]), "--kvs-arn");
+    refused(
+        &run(&["--kvs-arn", "arn:aws:cloudfront::1:key-value-store/x"]),
+        "--policy-table",
+    );
+    refused(
+        &run(&["--kvs-arn", "arn:aws:s3:::bucket", "--policy-table", "t"]),
+        "not a KeyValueStore ARN",
+    );
+    refused(
+        &run(&[
+            "--kvs-arn",
+            "arn:aws:cloudfront::1:key-value-store/x",
+            "--policy-table",
+            "t",
+            "--kvs-endpoint-url",
+            "ftp://x",
+        ]),
+        "bad --endpoint-url",
+    );
+}

@@ -1,7 +1,8 @@
 //! The local stack's tenant policies: `{data}/tenants.json`, the same JSON object as the
-//! tenants file the AWS load files are generated from (`tenant id → {sign, keys, referers}`).
-//! Re-read whenever the file changes, so edits apply without a restart; a tenant without an
-//! entry gets the defaults (no signing, any Referer), as at the edge.
+//! tenants file `pixelfront tenant --aws load` reads (`tenant id → {sign, keys, referers}`,
+//! `#default` for tenants without an entry). Re-read whenever the file changes, so edits apply
+//! without a restart. The file counts as loaded: without a `#default` entry, a tenant without
+//! an entry gets the defaults (no signing, any Referer).
 //!
 //! The file holds signing secrets: it is written mode 0600 through a temporary file of a unique
 //! name in the same directory, flushed to disk, renamed over the old one and the directory
@@ -12,6 +13,7 @@
 use pixelfront_shared::sign::TenantPolicy;
 use pixelfront_shared::store::sqlite::blocking;
 use pixelfront_shared::store::{PolicyStore, StoreError};
+use pixelfront_shared::tenants::{effective, DEFAULT_KEY};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -165,7 +167,10 @@ impl PolicyStore for Tenants {
             // A stat, perhaps a read: off the async workers.
             None => blocking(|| self.current()).map_err(StoreError::Unavailable)?,
         };
-        Ok(map.get(tenant).cloned().unwrap_or_default())
+        // The tenants file counts as loaded: without a default entry, the defaults.
+        let own = map.get(tenant).cloned();
+        let default = map.get(DEFAULT_KEY).cloned();
+        Ok(effective(own, default).unwrap_or_default())
     }
 }
 

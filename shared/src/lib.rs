@@ -15,6 +15,7 @@ pub mod removal;
 pub mod render;
 pub mod sign;
 pub mod store;
+pub mod tenants;
 
 pub use normalize::{normalize, normalize_uri, Canonical, Normalized, Reject};
 pub use policy::{Format, Limits, Policy, Variant};

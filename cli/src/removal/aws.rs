@@ -50,7 +50,12 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
 
 /// Checks `--region` and `--endpoint-url` (before anything is printed or sent).
 pub fn check_flags(target: &Target) -> Result<(), CliError> {
-    if let Some(region) = &target.region {
+    check_aws_flags(target.region.as_deref(), target.endpoint_url.as_deref())
+}
+
+/// Checks a region name and an endpoint URL (`--region`, `--endpoint-url` and the like).
+pub fn check_aws_flags(region: Option<&str>, endpoint_url: Option<&str>) -> Result<(), CliError> {
+    if let Some(region) = region {
         let ok = !region.is_empty()
             && region
                 .bytes()
@@ -59,7 +64,7 @@ pub fn check_flags(target: &Target) -> Result<(), CliError> {
             return Err(CliError::Usage(format!("bad --region {region:?}")));
         }
     }
-    if let Some(url) = &target.endpoint_url {
+    if let Some(url) = endpoint_url {
         let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
         let rest = url.split_once("://").map_or("", |(_, r)| r);
         if !scheme_ok || rest.is_empty() || url.chars().any(char::is_whitespace) {
@@ -73,12 +78,20 @@ pub fn check_flags(target: &Target) -> Result<(), CliError> {
 
 /// The SDK configuration: the default chain, with `--region` and `--endpoint-url`.
 async fn sdk_config(target: &Target) -> Result<aws_config::SdkConfig, CliError> {
-    check_flags(target)?;
+    sdk_config_with(target.region.as_deref(), target.endpoint_url.as_deref()).await
+}
+
+/// The SDK configuration: the default chain, with a region and an endpoint URL when given.
+pub async fn sdk_config_with(
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+) -> Result<aws_config::SdkConfig, CliError> {
+    check_aws_flags(region, endpoint_url)?;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &target.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
     }
-    if let Some(url) = &target.endpoint_url {
+    if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let config = loader.load().await;
@@ -92,7 +105,7 @@ async fn sdk_config(target: &Target) -> Result<aws_config::SdkConfig, CliError> 
 
 /// One line about a failed AWS call: the service's code and message, or the chain of
 /// transport errors (`dispatch failure: io error: … Connection refused`).
-fn aws_error<E, R>(what: &str, err: &SdkError<E, R>) -> String
+pub fn aws_error<E, R>(what: &str, err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,

@@ -8,7 +8,7 @@
 //! takedown function applies ([`pixelfront_shared::removal::validate`]), so a bad reason, a missing
 //! requester or a bad URL exits 2 with one line and changes nothing.
 
-mod aws;
+pub(crate) mod aws;
 mod http;
 mod progress;
 

@@ -20,7 +20,8 @@ use pixelfront_shared::delivery::{
 use pixelfront_shared::lambda;
 use pixelfront_shared::metrics::{self, Emf, Unit};
 use pixelfront_shared::normalize::accept_header;
-use pixelfront_shared::store::dynamo::{DynamoManifest, DynamoPolicies};
+use pixelfront_shared::store::dynamo::DynamoManifest;
+use pixelfront_shared::store::dynamo_policies::DynamoPolicies;
 use pixelfront_shared::store::s3::{self, S3Objects};
 use pixelfront_shared::store::scoped::{ScopedS3Objects, TenantScope};
 use pixelfront_shared::store::{ManifestStore, ObjectStore, PolicyStore};
@@ -198,6 +199,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let derived_bucket = lambda::required_env("DERIVED_BUCKET")?;
     let table = lambda::required_env("MANIFEST_TABLE")?;
+    let policy_table = lambda::required_env("TENANT_POLICY_TABLE")?;
     let replica_bucket = lambda::optional_env("REPLICA_BUCKET");
     let replica_region = lambda::optional_env("REPLICA_REGION");
     // An S3-compatible endpoint for the replica (tests and non-AWS stores); AWS needs none.
@@ -235,7 +237,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         replica,
         derived: S3Objects::new(s3, derived_bucket),
         manifest: DynamoManifest::new(dynamo.clone(), &table),
-        policies: DynamoPolicies::new(dynamo, table),
+        policies: DynamoPolicies::new(dynamo, policy_table),
         config: TransformConfig {
             primary_timeout: Duration::from_millis(timeout_ms),
             ..TransformConfig::default()

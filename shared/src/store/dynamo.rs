@@ -3,10 +3,10 @@
 //! Table layout (partition `pk` = `{tenant}/{key}`, sort `sk`):
 //! - `sk = "asset"`: the per-asset item, `latest` = the last assigned version;
 //! - `sk = "v#0000000007"`: one item per version (zero-padded so versions sort);
-//! - `sk = "src#{s3 version id}"`: maps one S3 object version to its manifest version;
-//! - `pk = "#tenant/{tenant}"`, `sk = "policy"`: the tenant's delivery policy, attribute
-//!   `policy` = the same JSON as its CloudFront KeyValueStore value ([`DynamoPolicies`]).
-//!   Tenant ids never start with `#`, so these keys cannot collide with an asset's.
+//! - `sk = "src#{s3 version id}"`: maps one S3 object version to its manifest version.
+//!
+//! Tenant policies (with their signing secrets) live in a table of their own, readable only by
+//! the transformer ([`super::dynamo_policies`]).
 //!
 //! Version assignment is one `TransactWriteItems` with three conditions: the source item must
 //! not exist, the asset item's `latest` must still hold the value read, and the version item
@@ -14,8 +14,6 @@
 //! concurrent upload fails the second and retries with the next number.
 
 use super::manifest::*;
-use super::{PolicyStore, StoreError};
-use crate::sign::TenantPolicy;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -105,50 +103,6 @@ impl DynamoManifest {
             .await?
             .map(|item| parse_record(&item))
             .transpose()
-    }
-}
-
-/// Partition key of a tenant's policy item.
-pub fn policy_pk(tenant: &str) -> String {
-    format!("#tenant/{tenant}")
-}
-
-/// Tenant policies in the manifest table (see the module docs for the item).
-#[derive(Debug, Clone)]
-pub struct DynamoPolicies {
-    client: Client,
-    table: String,
-}
-
-impl DynamoPolicies {
-    /// Policies in `table` through `client`.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoPolicies {
-            client,
-            table: table.into(),
-        }
-    }
-}
-
-impl PolicyStore for DynamoPolicies {
-    async fn policy(&self, tenant: &str) -> Result<TenantPolicy, StoreError> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&policy_pk(tenant)))
-            .key("sk", s("policy"))
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(unavailable(e).to_string()))?;
-        let Some(item) = resp.item else {
-            return Ok(TenantPolicy::default());
-        };
-        let json = get_s(&item, "policy").ok_or_else(|| {
-            StoreError::Unavailable(format!("policy item of {tenant} has no `policy` string"))
-        })?;
-        serde_json::from_str(&json)
-            .map_err(|e| StoreError::Unavailable(format!("policy of {tenant} is malformed: {e}")))
     }
 }
 

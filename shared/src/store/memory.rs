@@ -167,7 +167,9 @@ impl MemoryPolicies {
 impl PolicyStore for MemoryPolicies {
     async fn policy(&self, tenant: &str) -> Result<TenantPolicy, StoreError> {
         let map = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(map.get(tenant).cloned().unwrap_or_default())
+        let own = map.get(tenant).cloned();
+        let default = map.get(crate::tenants::DEFAULT_KEY).cloned();
+        Ok(crate::tenants::effective(own, default).unwrap_or_default())
     }
 }
 

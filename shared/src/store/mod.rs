@@ -13,6 +13,8 @@ pub mod memory;
 #[cfg(feature = "aws")]
 pub mod dynamo;
 #[cfg(feature = "aws")]
+pub mod dynamo_policies;
+#[cfg(feature = "aws")]
 pub mod s3;
 #[cfg(feature = "sts")]
 pub mod scoped;
@@ -105,11 +107,13 @@ pub trait ObjectStore: Send + Sync {
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Where the tenants' delivery policies live: the table beside the manifest on AWS (the edge
-/// reads the same JSON from CloudFront KeyValueStore), the tenant config file locally.
+/// Where the tenants' delivery policies live: the tenant policy table on AWS (the edge reads
+/// the same JSON from CloudFront KeyValueStore), the tenants file locally.
 pub trait PolicyStore: Send + Sync {
-    /// The policy of `tenant`; a tenant with no entry gets the defaults (no signing, any
-    /// Referer), as at the edge. Fails only when the store cannot answer.
+    /// The policy of `tenant`: its own entry, else the default entry
+    /// ([`crate::tenants::DEFAULT_KEY`]), as at the edge. Fails when the store cannot answer,
+    /// and with [`StoreError::Unavailable`] `tenant policies not loaded` when it holds neither
+    /// (a fresh deploy fails closed).
     fn policy(&self, tenant: &str)
         -> impl Future<Output = Result<TenantPolicy, StoreError>> + Send;
 }

@@ -1,0 +1,77 @@
+//! `pixelfront tenant` on the local stack: every verb edits `{data}/tenants.json` under its
+//! lock (the running server may add a tenant at the same moment), written 0600 through a
+//! unique temporary file ([`pixelfront_local::tenants::update`]).
+
+use super::{list_line, read_tenants_file, Verb};
+use crate::Failure;
+use pixelfront_local::tenants;
+use pixelfront_shared::tenants::check_policy;
+use std::path::Path;
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::io(message)
+    }
+}
+
+/// Runs `verb` against the tenants file in `data`.
+pub fn run(data: &Path, verb: Verb) -> Result<(), Failure> {
+    std::fs::create_dir_all(data).map_err(|e| Failure::io(format!("{}: {e}", data.display())))?;
+    let path = data.join("tenants.json");
+    let place = path.display().to_string();
+    match &verb {
+        Verb::List => {
+            for (t, p) in &tenants::read_file(&path)? {
+                println!("{}", list_line(t, p));
+            }
+            return Ok(());
+        }
+        Verb::Show { tenant } => {
+            let map = tenants::read_file(&path)?;
+            let p = map
+                .get(tenant)
+                .ok_or_else(|| Failure::rejected(format!("no tenant {tenant:?}")))?;
+            let json = serde_json::to_string_pretty(p).map_err(|e| Failure::io(e.to_string()))?;
+            println!("{json}");
+            return Ok(());
+        }
+        Verb::Check => {
+            return Err(Failure::rejected(
+                "check compares the AWS stack's two stores: use it with --aws",
+            ))
+        }
+        Verb::Load { file } => {
+            let wanted = read_tenants_file(file)?;
+            for (key, p) in &wanted {
+                check_policy(key, p).map_err(|e| Failure::rejected(e.0))?;
+            }
+            tenants::update(&path, |map| {
+                map.extend(wanted.clone());
+                Ok::<_, Failure>(true)
+            })?;
+            eprintln!(
+                "pixelfront tenant: loaded {} entries from {} ({place})",
+                wanted.len(),
+                file.display()
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
+    let Some(change) = verb.edit()? else {
+        return Ok(());
+    };
+    tenants::update(&path, |map| {
+        let next = change
+            .edit
+            .apply(&change.key, map.get(&change.key))
+            .map_err(|e| Failure::rejected(e.0))?;
+        match next {
+            Some(p) => map.insert(change.key.clone(), p),
+            None => map.remove(&change.key),
+        };
+        Ok::<_, Failure>(true)
+    })?;
+    change.report(&place);
+    Ok(())
+}
