@@ -50,8 +50,9 @@ const DEMO = '{"sign":false,"keys":{},"referers":[]}';
 
 // --- The tenants file ------------------------------------------------------------------------
 
-test('the example: acme lists two Referer hosts, demo none', () => {
+test('the example: #default and demo list no Referer host, acme two', () => {
   assert.deepEqual([...example], [
+    ['#default', { referers: [] }],
     ['acme', { referers: ['shop.acme.example', '*.acme.example'] }],
     ['demo', { referers: [] }],
   ]);
@@ -103,11 +104,11 @@ test('validation: every problem of the tenant ids and Referer hosts, named by te
 
 test('#default: accepted, given no WAF rule, and a warning when it lists referers', () => {
   const none = [];
-  const plain = wafTemplate(parseTenants(JSON.stringify({ '#default': { sign: true }, ...exampleJson })), none);
+  const plain = wafTemplate(parseTenants(JSON.stringify({ ...exampleJson, '#default': { sign: true } })), none);
   assert.equal(plain, wafTemplate(example));
   assert.deepEqual(none, []);
   const warnings = [];
-  const refs = parseTenants(JSON.stringify({ '#default': { referers: ['x.example'] }, ...exampleJson }));
+  const refs = parseTenants(JSON.stringify({ ...exampleJson, '#default': { referers: ['x.example'] } }));
   assert.equal(wafTemplate(refs, warnings), wafTemplate(example));
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /'#default' lists referers: no WAF rule/);
