@@ -37,7 +37,8 @@ enum Command {
     /// Run the local stack: the whole system on one machine, no AWS (uploads, rendering, image
     /// serving with the edge's checks, takedown, backfill, metrics).
     Dev(pixelfront_local::LocalStackArgs),
-    /// Manage the local stack's tenants: signing keys, signing on/off, allowed Referers.
+    /// Manage tenant policies (signing keys, signing on/off, allowed Referers): the local stack's
+    /// tenants file, or with --aws the stack's KeyValueStore and tenant policy table.
     Tenant(tenant::TenantArgs),
     /// Take assets down (DMCA, tenant request): originals, replicas and derivatives deleted,
     /// the CDN purged, an audit record written; on the local stack or AWS.
