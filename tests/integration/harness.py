@@ -24,6 +24,9 @@ Starts real servers on 127.0.0.1, each on a free port picked at runtime:
 * The STANDARD workflows `pixelfront-takedown` and `pixelfront-backfill` from
   statemachine/takedown.asl.json and statemachine/backfill.asl.json, when those files exist
   (otherwise a warning, and the tests that need them fail saying why).
+* A CloudFront KeyValueStore stand-in (kvs.py, its own process) serving one store:
+  `Harness.kvs_endpoint`, `Harness.kvs_arn`; `Harness.kvs` has `store_contents()`, `write_log()`,
+  `inject_after(...)` and `client()` (a boto3 client that reaches it; see kvs.route_to).
 
 Every process is started in its own session and stopped by its PID (terminate, wait, kill; then
 the rest of its process group, e.g. the function binary `cargo lambda watch` spawned).
@@ -71,6 +74,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
 import iam as IAM
+import kvs as KVS
 import sts as STS
 from iam_actions import cloudfront_needs, dynamodb_needs, s3_missing_key_needs, s3_needs
 
@@ -1107,6 +1111,7 @@ class Harness:
         self.sts_service: StsService | None = None
         self.router: LambdaRouter | None = None
         self.cdn: CdnFaultRouter | None = None
+        self.kvs: KVS.KvsStandIn | None = None  # CloudFront KeyValueStore stand-in
         self.distribution_id = ""
         # STANDARD workflows: name -> ARN, or name -> why it was not created
         self.workflow_arns: dict[str, str] = {}
@@ -1161,6 +1166,7 @@ class Harness:
             self.cdn = CdnFaultRouter(self.moto_port, self.logs / "cdn-fault-router.log")
             self.services.append(self.cdn)
             self._start_iam_gate()
+            self._start_kvs()
             self._create_state_machine()
             self._create_workflows()
             if self.with_lambda:
@@ -1181,6 +1187,11 @@ class Harness:
                 svc.stop()
             except Exception as e:  # noqa: BLE001
                 log(f"stopping {svc.name}: {e!r}")
+        if self.kvs is not None:  # the KeyValueStore stand-in, by its PID
+            try:
+                self.kvs.stop()
+            except Exception as e:  # noqa: BLE001
+                log(f"stopping {self.kvs.name} (pid {self.kvs.pid}): {e!r}")
         for proc in reversed(self.procs):
             try:
                 proc.stop()
@@ -1451,6 +1462,23 @@ class Harness:
         self.state_machine_arn = sfn.create_state_machine(
             name=STATE_MACHINE_NAME, definition=definition, roleArn=ROLE_ARN, type="EXPRESS",
         )["stateMachineArn"]
+
+    # ---- CloudFront KeyValueStore stand-in (kvs.py) -----------------------------------------
+    def _start_kvs(self) -> None:
+        self.kvs = KVS.KvsStandIn(self.tmp, KVS.new_arn(ACCOUNT), self._base_env(),
+                                  log_path=self.logs / "kvs-stand-in.log")
+        self.kvs.start()
+
+    @property
+    def kvs_endpoint(self) -> str:
+        """http://127.0.0.1:PORT of the KeyValueStore stand-in."""
+        assert self.kvs is not None, "the KeyValueStore stand-in is not running"
+        return self.kvs.endpoint
+
+    @property
+    def kvs_arn(self) -> str:
+        assert self.kvs is not None, "the KeyValueStore stand-in is not running"
+        return self.kvs.arn
 
     # ---- cargo lambda watch ---------------------------------------------------------------
     def function_env(self, function: str | None = None) -> dict[str, str]:
