@@ -101,6 +101,8 @@ DEFAULT_ASL = REPO_ROOT / "statemachine" / "precompute.asl.json"
 # Takedown / erasure / backfill (docs/takedown.md): one more function, two STANDARD workflows, the audit
 # table and a CloudFront distribution (moto) behind a fault router.
 AUDIT_TABLE = "pixelfront-audit"
+# The tenant policies with their signing secrets (template.yaml TenantPolicyTable).
+POLICY_TABLE = "pixelfront-tenant-policies"
 TAKEDOWN_NAME = "takedown"
 TAKEDOWN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{TAKEDOWN_NAME}"
 TAKEDOWN_MACHINE = "pixelfront-takedown"
@@ -1128,7 +1130,7 @@ class Harness:
         self.template = IAM.Template.load(
             TEMPLATE, {"ReplicaBucketName": REPLICA, "ReplicaRegion": REPLICA_REGION},
             {"OriginalsBucket": ORIGINALS, "DerivedBucket": DERIVED, "ManifestTable": TABLE,
-             "AuditTable": AUDIT_TABLE, **{logical: name for name, logical in FUNCTION_LOGICAL_IDS.items()}},
+             "AuditTable": AUDIT_TABLE, "TenantPolicyTable": POLICY_TABLE, **{logical: name for name, logical in FUNCTION_LOGICAL_IDS.items()}},
             REGION, ACCOUNT)
         # role logical id -> (access key, secret key), known to SeaweedFS as identities
         self.role_keys = {role: (f"it-{role}", f"it-{role}-secret")
@@ -1162,6 +1164,7 @@ class Harness:
             self.services.append(self.dynamo_gate)
             self._create_table()
             self._create_table(AUDIT_TABLE)
+            self._create_policy_table()
             self._create_distribution()
             self.cdn = CdnFaultRouter(self.moto_port, self.logs / "cdn-fault-router.log")
             self.services.append(self.cdn)
@@ -1391,6 +1394,19 @@ class Harness:
         )
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
 
+    def _create_policy_table(self) -> None:
+        """The tenant policy table, loaded with `#default` = {} (as `pixelfront tenant --aws init`
+        leaves it; test_tenant_aws.py runs the command itself)."""
+        ddb = self.dynamodb_client()
+        ddb.create_table(
+            TableName=POLICY_TABLE,
+            KeySchema=[{"AttributeName": "tenant", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "tenant", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.get_waiter("table_exists").wait(TableName=POLICY_TABLE, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+        self.put_tenant_policy("#default", {})
+
     def _create_distribution(self) -> None:
         """A minimal distribution in moto with the derived bucket as its S3 origin; the takedown
         function invalidates it (through the CloudFront fault router)."""
@@ -1468,6 +1484,8 @@ class Harness:
         self.kvs = KVS.KvsStandIn(self.tmp, KVS.new_arn(ACCOUNT), self._base_env(),
                                   log_path=self.logs / "kvs-stand-in.log")
         self.kvs.start()
+        # Loaded as `pixelfront tenant --aws init` leaves it (see _create_policy_table).
+        self.kvs.concurrent_write(puts={"#default": "{}"})
 
     @property
     def kvs_endpoint(self) -> str:
@@ -1499,6 +1517,7 @@ class Harness:
             "ORIGINALS_BUCKET": ORIGINALS,
             "DERIVED_BUCKET": DERIVED,
             "MANIFEST_TABLE": TABLE,
+            "TENANT_POLICY_TABLE": POLICY_TABLE,
             "REPLICA_BUCKET": REPLICA,
             "REPLICA_REGION": REPLICA_REGION,
             "REPLICA_ENDPOINT_URL": f"http://{HOST}:{self.replica_proxy.port}",
@@ -1694,13 +1713,30 @@ class Harness:
         self.replica_s3().put_object(Bucket=REPLICA, Key=key, Body=body)
 
     def put_tenant_policy(self, tenant: str, policy: dict[str, Any] | None) -> None:
-        """The transformer's copy of a tenant's policy (the KeyValueStore value at the edge)."""
-        key = {"pk": {"S": f"#tenant/{tenant}"}, "sk": {"S": "policy"}}
+        """The transformer's copy of a tenant's policy (the KeyValueStore value at the edge),
+        written straight into the tenant policy table (`pixelfront tenant --aws` is
+        test_tenant_aws.py's subject)."""
+        key = {"tenant": {"S": tenant}}
         ddb = self.dynamodb_client()
         if policy is None:
-            ddb.delete_item(TableName=TABLE, Key=key)
+            ddb.delete_item(TableName=POLICY_TABLE, Key=key)
         else:
-            ddb.put_item(TableName=TABLE, Item={**key, "policy": {"S": json.dumps(policy)}})
+            ddb.put_item(TableName=POLICY_TABLE, Item={**key, "policy": {"S": json.dumps(policy)}, "rev": {"N": "1"}})
+
+    def tenant_cli(self, *args: str, env: dict[str, str] | None = None,
+                   timeout: float = 120) -> subprocess.CompletedProcess:
+        """`pixelfront tenant --aws ARGS` against moto's tenant policy table and the
+        KeyValueStore stand-in, as an operator runs it (its own credentials, no role: the
+        operator is not one of the stack's functions)."""
+        target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "pixelfront" / "target"))
+        binary = target / "debug" / "pixelfront"
+        base = {**self._base_env(), "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
+                "PIXELFRONT_KVS_ARN": self.kvs_arn, "PIXELFRONT_POLICY_TABLE": POLICY_TABLE}
+        cmd = [str(binary), "tenant", "--aws", "--endpoint-url", f"http://{HOST}:{self.moto_port}",
+               "--kvs-endpoint-url", self.kvs_endpoint, *args]
+        return subprocess.run(cmd, env={**base, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout, check=False)
 
     # ---- clients ----------------------------------------------------------------------------
     def replica_s3(self):
