@@ -342,11 +342,21 @@ wiring('the tenant policy table: key tenant, on demand, encrypted, recoverable, 
   assert.deepEqual(t.Outputs.TenantPolicyTableName.Value, { Ref: 'TenantPolicyTable' });
 });
 
-wiring('only the transformer reaches the tenant policy table, and only by GetItem', () => {
-  // Every resource but the table itself, its output and the transformer's role and function.
+wiring('only the transformer reads the tenant policy table, and only by GetItem', () => {
+  // Every resource but the table itself, its output, the transformer's role and function, and
+  // the operators' managed policy (what `pixelfront tenant --aws` calls, attached to people).
   const mentions = (x) => JSON.stringify(x).includes('TenantPolicyTable');
   const users = Object.entries(resources).filter(([id, r]) => id !== 'TenantPolicyTable' && mentions(r));
-  assert.deepEqual(users.map(([id]) => id).sort(), ['TransformFunction', 'TransformFunctionRole']);
+  assert.deepEqual(users.map(([id]) => id).sort(),
+    ['TenantPolicyOperatorPolicy', 'TransformFunction', 'TransformFunctionRole']);
+  const operator = resources.TenantPolicyOperatorPolicy;
+  assert.equal(operator.Type, 'AWS::IAM::ManagedPolicy');
+  assert.deepEqual(operator.Properties.Roles ?? operator.Properties.Users ?? operator.Properties.Groups, undefined,
+    'attached to no role of the stack: no function can use it');
+  const actions = operator.Properties.PolicyDocument.Statement.flatMap((st) => st.Action).sort();
+  assert.deepEqual(actions, ['cloudfront-keyvaluestore:DeleteKey', 'cloudfront-keyvaluestore:DescribeKeyValueStore',
+    'cloudfront-keyvaluestore:ListKeys', 'cloudfront-keyvaluestore:PutKey',
+    'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan']);
   // No other role, role policy or managed policy (nor a SAM policy template) names it.
   const roles = Object.entries(resources).filter(([, r]) =>
     ['AWS::IAM::Role', 'AWS::IAM::RolePolicy', 'AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'].includes(r.Type) ||
@@ -354,7 +364,9 @@ wiring('only the transformer reaches the tenant policy table, and only by GetIte
   );
   assert.ok(roles.length >= 8, `${roles.length} roles`);
   for (const [id, r] of roles) {
-    if (id !== 'TransformFunctionRole') assert.equal(mentions(r), false, `${id} mentions TenantPolicyTable`);
+    if (!['TransformFunctionRole', 'TenantPolicyOperatorPolicy'].includes(id)) {
+      assert.equal(mentions(r), false, `${id} mentions TenantPolicyTable`);
+    }
   }
   const statements = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
   const onTable = statements.filter(mentions);

@@ -137,8 +137,9 @@ impl Tenants {
         Ok(loaded.map.clone())
     }
 
-    /// Adds `tenant` with the default policy when the file has no entry for it (a newcomer's
-    /// first upload). Returns whether it was added.
+    /// Adds `tenant` with the default policy (a copy of `#default`, else no signing and any
+    /// Referer) when the file has no entry for it (a newcomer's first upload), so a closed
+    /// default stays closed for it. Returns whether it was added.
     pub fn ensure(&self, tenant: &str) -> Result<bool, String> {
         if self.current()?.contains_key(tenant) {
             return Ok(false);
@@ -148,7 +149,8 @@ impl Tenants {
             if map.contains_key(tenant) {
                 return Ok::<_, String>(false);
             }
-            map.insert(tenant.to_string(), TenantPolicy::default());
+            let policy = map.get(DEFAULT_KEY).cloned().unwrap_or_default();
+            map.insert(tenant.to_string(), policy);
             added = true;
             Ok(true)
         })?;
@@ -218,5 +220,16 @@ mod tests {
             }
         });
         assert_eq!(read_file(&path).expect("read").len(), 8);
+    }
+
+    #[test]
+    fn a_newcomer_gets_a_copy_of_a_closed_default() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tenants.json");
+        std::fs::write(&path, r##"{"#default": {"sign": true}}"##).expect("file");
+        let tenants = Tenants::new(path.clone());
+        assert!(tenants.ensure("newcomer").expect("ensure"));
+        let map = read_file(&path).expect("read");
+        assert!(map.get("newcomer").is_some_and(|p| p.sign), "{map:?}");
     }
 }

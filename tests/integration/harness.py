@@ -76,7 +76,7 @@ from botocore.config import Config
 import iam as IAM
 import kvs as KVS
 import sts as STS
-from iam_actions import cloudfront_needs, dynamodb_needs, s3_missing_key_needs, s3_needs
+from iam_actions import cloudfront_needs, dynamodb_needs, kvs_needs, s3_missing_key_needs, s3_needs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -103,6 +103,9 @@ DEFAULT_ASL = REPO_ROOT / "statemachine" / "precompute.asl.json"
 AUDIT_TABLE = "pixelfront-audit"
 # The tenant policies with their signing secrets (template.yaml TenantPolicyTable).
 POLICY_TABLE = "pixelfront-tenant-policies"
+# The operator running `pixelfront tenant --aws`, holding template.yaml's TenantPolicyOperatorPolicy.
+OPERATOR_POLICY = "TenantPolicyOperatorPolicy"
+OPERATOR_KEY, OPERATOR_SECRET = "it-operator", "it-operator-secret"
 TAKEDOWN_NAME = "takedown"
 TAKEDOWN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{TAKEDOWN_NAME}"
 TAKEDOWN_MACHINE = "pixelfront-takedown"
@@ -842,6 +845,35 @@ class StsService(_ThreadedService):
         super().__init__("sts-stand-in", _StsHandler, log_path)
 
 
+class _KvsGateHandler(_ForwardingHandler):
+    def _handle(self) -> None:
+        owner: KvsGate = self.server.owner  # type: ignore[attr-defined]
+        key = self._principal()
+        if owner.iam is not None and owner.iam.role_of(key) is not None:
+            needs = kvs_needs(self.command, self.path)
+            denial = owner.iam.check(key, needs, f"KeyValueStore {self.command} {urllib.parse.urlsplit(self.path).path}")
+            if denial is not None:
+                self._drain_request_body()
+                self.access_log(f"IAM DENIED {denial}")
+                body, headers = IAM.kvs_access_denied(ACCOUNT, denial)
+                self._send_simple(403, body, "application/json", headers)
+                return
+        self._forward(HOST, owner.upstream_port)
+
+    def access_log(self, line: str) -> None:
+        self.server.owner.access_log(line)  # type: ignore[attr-defined]
+
+
+class KvsGate(_ThreadedService):
+    """The KeyValueStore endpoint `pixelfront tenant --aws` uses: every call checked against the
+    operator's policy, then the stand-in (kvs.py)."""
+
+    def __init__(self, upstream_port: int, log_path: Path):
+        self.upstream_port = upstream_port
+        self.iam: IAM.IamGate | None = None
+        super().__init__("kvs-iam-gate", _KvsGateHandler, log_path)
+
+
 class DynamoGate(_ThreadedService):
     """The functions' DynamoDB endpoint: every call checked against the caller's role, then moto."""
 
@@ -1114,6 +1146,8 @@ class Harness:
         self.router: LambdaRouter | None = None
         self.cdn: CdnFaultRouter | None = None
         self.kvs: KVS.KvsStandIn | None = None  # CloudFront KeyValueStore stand-in
+        self.kvs_gate: KvsGate | None = None  # IAM in front of it, for the operator's calls
+        self.kvs_store_id = str(uuid.uuid4())  # the store's id in its ARN
         self.distribution_id = ""
         # STANDARD workflows: name -> ARN, or name -> why it was not created
         self.workflow_arns: dict[str, str] = {}
@@ -1263,8 +1297,10 @@ class Harness:
     def _start_iam_gate(self) -> None:
         """IAM as the account would enforce it (iam.py), on every endpoint the functions use."""
         self.template.physical["Distribution"] = self.distribution_id
-        self.iam = IAM.IamGate(self.template, {access: role for role, (access, _) in self.role_keys.items()},
-                               {ACCESS_KEY, "moto"})
+        self.template.physical["TenantPolicyStore"] = self.kvs_store_id
+        principals = {access: role for role, (access, _) in self.role_keys.items()}
+        principals[OPERATOR_KEY] = OPERATOR_POLICY
+        self.iam = IAM.IamGate(self.template, principals, {ACCESS_KEY, "moto"})
         for gate in (self.proxy, self.replica_proxy, self.dynamo_gate, self.cdn):
             assert gate is not None
             gate.iam = self.iam
@@ -1481,9 +1517,12 @@ class Harness:
 
     # ---- CloudFront KeyValueStore stand-in (kvs.py) -----------------------------------------
     def _start_kvs(self) -> None:
-        self.kvs = KVS.KvsStandIn(self.tmp, KVS.new_arn(ACCOUNT), self._base_env(),
-                                  log_path=self.logs / "kvs-stand-in.log")
+        arn = f"arn:aws:cloudfront::{ACCOUNT}:key-value-store/{self.kvs_store_id}"
+        self.kvs = KVS.KvsStandIn(self.tmp, arn, self._base_env(), log_path=self.logs / "kvs-stand-in.log")
         self.kvs.start()
+        self.kvs_gate = KvsGate(self.kvs.port, self.logs / "kvs-iam-gate.log")
+        self.kvs_gate.iam = self.iam
+        self.services.append(self.kvs_gate)
         # Loaded as `pixelfront tenant --aws init` leaves it (see _create_policy_table).
         self.kvs.concurrent_write(puts={"#default": "{}"})
 
@@ -1726,15 +1765,17 @@ class Harness:
     def tenant_cli(self, *args: str, env: dict[str, str] | None = None,
                    timeout: float = 120) -> subprocess.CompletedProcess:
         """`pixelfront tenant --aws ARGS` against moto's tenant policy table and the
-        KeyValueStore stand-in, as an operator runs it (its own credentials, no role: the
-        operator is not one of the stack's functions)."""
+        KeyValueStore stand-in, as an operator holding TenantPolicyOperatorPolicy runs it:
+        every call goes through the IAM gates (DynamoDB, KeyValueStore) and is checked
+        against that policy as template.yaml writes it."""
         target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "pixelfront" / "target"))
         binary = target / "debug" / "pixelfront"
-        base = {**self._base_env(), "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        assert self.dynamo_gate is not None and self.kvs_gate is not None
+        base = {**self._base_env(), "AWS_ACCESS_KEY_ID": OPERATOR_KEY, "AWS_SECRET_ACCESS_KEY": OPERATOR_SECRET,
                 "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
                 "PIXELFRONT_KVS_ARN": self.kvs_arn, "PIXELFRONT_POLICY_TABLE": POLICY_TABLE}
-        cmd = [str(binary), "tenant", "--aws", "--endpoint-url", f"http://{HOST}:{self.moto_port}",
-               "--kvs-endpoint-url", self.kvs_endpoint, *args]
+        cmd = [str(binary), "tenant", "--aws", "--endpoint-url", f"http://{HOST}:{self.dynamo_gate.port}",
+               "--kvs-endpoint-url", f"http://{HOST}:{self.kvs_gate.port}", *args]
         return subprocess.run(cmd, env={**base, **(env or {})}, capture_output=True, text=True,
                               timeout=timeout, check=False)
 

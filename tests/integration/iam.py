@@ -208,8 +208,11 @@ class Template:
         return role["Fn::GetAtt"][0]
 
     def role_policies(self, role: str) -> list[dict[str, Any]]:
-        """Every identity policy document attached to role `role`, resolved."""
+        """Every identity policy document attached to role `role`, resolved; for a managed
+        policy of the template (what an operator is given), its own document."""
         res = self.resources[role]
+        if res["Type"] == "AWS::IAM::ManagedPolicy":
+            return [self.resolve(res["Properties"]["PolicyDocument"])]
         if res["Type"] != "AWS::IAM::Role":
             raise TemplateError(f"{role} is not an AWS::IAM::Role")
         props = res.get("Properties", {})
@@ -416,6 +419,12 @@ def dynamodb_access_denied(account: str, denial: Denial) -> tuple[bytes, dict[st
     """DynamoDB's 400 AccessDeniedException body and headers for a denied call."""
     body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException",
                        "Message": not_authorized_message(account, denial)}).encode()
+    return body, {"x-amzn-ErrorType": "AccessDeniedException", "x-amzn-RequestId": str(uuid.uuid4())}
+
+
+def kvs_access_denied(account: str, denial: Denial) -> tuple[bytes, dict[str, str]]:
+    """The KeyValueStore API's 403 (rest-json: the code in `x-amzn-ErrorType`)."""
+    body = json.dumps({"Message": not_authorized_message(account, denial)}).encode()
     return body, {"x-amzn-ErrorType": "AccessDeniedException", "x-amzn-RequestId": str(uuid.uuid4())}
 
 

@@ -160,6 +160,25 @@ def dynamodb_needs(target: str, body: bytes, region: str, account: str) -> list[
 _CF_INVALIDATIONS = re.compile(r"^/\d{4}-\d{2}-\d{2}/distribution/(?P<dist>[^/]+)/invalidation(?P<one>/[^/]+)?/?$")
 
 
+_KVS_PATH = re.compile(r"^/key-value-stores/(?P<arn>[^/]+)(?P<keys>/keys(?:/(?P<key>.+))?)?$")
+# (method, has /keys, names a key) -> the KeyValueStore API operation, which is the IAM action
+_KVS_OPS = {("GET", False, False): "DescribeKeyValueStore", ("GET", True, False): "ListKeys",
+            ("GET", True, True): "GetKey", ("PUT", True, True): "PutKey",
+            ("DELETE", True, True): "DeleteKey", ("POST", True, False): "UpdateKeys"}
+
+
+def kvs_needs(method: str, path: str) -> list[Need]:
+    """The IAM needs of one CloudFront KeyValueStore data-plane call: the action is the
+    operation's name, the resource the store's ARN from the path."""
+    m = _KVS_PATH.match(urllib.parse.urlsplit(path).path)
+    if not m:
+        return _unmapped("cloudfront-keyvaluestore", f"{method} {path}")
+    op = _KVS_OPS.get((method, bool(m.group("keys")), bool(m.group("key"))))
+    if op is None:
+        return _unmapped("cloudfront-keyvaluestore", f"{method} {path}")
+    return [Need(f"cloudfront-keyvaluestore:{op}", urllib.parse.unquote(m.group("arn")))]
+
+
 def cloudfront_needs(method: str, path: str, account: str) -> list[Need]:
     """The IAM needs of one CloudFront API call the functions make."""
     m = _CF_INVALIDATIONS.match(urllib.parse.urlsplit(path).path)

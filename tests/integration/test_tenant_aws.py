@@ -173,13 +173,52 @@ def test_check_finds_drift_and_load_repairs_it(stack, cli, tmp_path):
         cli("remove", "drifty")
 
 
-def test_a_store_that_is_not_there_is_a_clear_failure_and_a_rerun_finishes(stack, cli):
+@pytest.mark.iam_denials_expected
+def test_another_store_is_a_clear_failure_and_a_rerun_finishes(stack, cli):
+    """The operator policy names the stack's store only: another ARN is refused as AWS refuses
+    it, before anything is written to the table."""
     wrong = {"PIXELFRONT_KVS_ARN": "arn:aws:cloudfront::123456789012:key-value-store/none"}
     result = cli("add", "nowhere", env=wrong)
     assert result.returncode == 1, result
-    assert "ResourceNotFoundException" in result.stderr and "step 2/3 (edge)" in result.stderr, result.stderr
+    assert "AccessDeniedException" in result.stderr and "step 2/3 (edge)" in result.stderr, result.stderr
+    assert "cloudfront-keyvaluestore:DescribeKeyValueStore" in result.stderr
     try:
         ok(cli("add", "nowhere"))
         assert "nowhere" in stack.kvs.store_contents()
     finally:
         cli("remove", "nowhere")
+
+
+@pytest.mark.iam_denials_expected
+def test_every_call_is_checked_against_the_operator_policy(stack, cli):
+    """The command's calls pass the IAM gates only as TenantPolicyOperatorPolicy allows them:
+    without kvs PutKey the change stops at step 2 with AWS's error, the table untouched;
+    without dynamodb PutItem it stops at step 3 with the edge already loosened, and running it
+    again with the permission back finishes it."""
+    n = stack.iam.denial_count()
+    stack.iam.revoke(H.OPERATOR_POLICY, "cloudfront-keyvaluestore:PutKey")
+    try:
+        result = cli("add", "denied")
+    finally:
+        stack.iam.restore()
+    assert result.returncode == 1 and "AccessDeniedException" in result.stderr, result.stderr
+    assert "step 2/3 (edge)" in result.stderr
+    denials = [str(d) for d in stack.iam.denials_since(n)]
+    assert any("lacks cloudfront-keyvaluestore:PutKey" in d for d in denials), denials
+    assert "denied" not in stack.kvs.store_contents()
+    assert cli("show", "denied").returncode == 2, "the table has no entry"
+
+    n = stack.iam.denial_count()
+    stack.iam.revoke(H.OPERATOR_POLICY, "dynamodb:PutItem")
+    try:
+        result = cli("add", "denied")
+    finally:
+        stack.iam.restore()
+    assert result.returncode == 1 and "AccessDeniedException" in result.stderr, result.stderr
+    assert "step 3/3" in result.stderr
+    assert any("lacks dynamodb:PutItem" in str(d) for d in stack.iam.denials_since(n))
+    try:
+        ok(cli("add", "denied"))
+        ok(cli("check"))
+    finally:
+        cli("remove", "denied")
