@@ -195,28 +195,22 @@ def test_every_call_is_checked_against_the_operator_policy(stack, cli):
     without kvs PutKey the change stops at step 2 with AWS's error, the table untouched;
     without dynamodb PutItem it stops at step 3 with the edge already loosened, and running it
     again with the permission back finishes it."""
-    n = stack.iam.denial_count()
-    stack.iam.revoke(H.OPERATOR_POLICY, "cloudfront-keyvaluestore:PutKey")
-    try:
-        result = cli("add", "denied")
-    finally:
-        stack.iam.restore()
-    assert result.returncode == 1 and "AccessDeniedException" in result.stderr, result.stderr
-    assert "step 2/3 (edge)" in result.stderr
-    denials = [str(d) for d in stack.iam.denials_since(n)]
-    assert any("lacks cloudfront-keyvaluestore:PutKey" in d for d in denials), denials
+    def add_without(action: str, step: str) -> None:
+        n = stack.iam.denial_count()
+        stack.iam.revoke(H.OPERATOR_POLICY, action)
+        try:
+            result = cli("add", "denied")
+        finally:
+            stack.iam.restore()
+        assert result.returncode == 1 and "AccessDeniedException" in result.stderr, result.stderr
+        assert f"step {step}" in result.stderr, result.stderr
+        denials = [str(d) for d in stack.iam.denials_since(n)]
+        assert any(f"lacks {action}" in d for d in denials), denials
+
+    add_without("cloudfront-keyvaluestore:PutKey", "2/3 (edge)")
     assert "denied" not in stack.kvs.store_contents()
     assert cli("show", "denied").returncode == 2, "the table has no entry"
-
-    n = stack.iam.denial_count()
-    stack.iam.revoke(H.OPERATOR_POLICY, "dynamodb:PutItem")
-    try:
-        result = cli("add", "denied")
-    finally:
-        stack.iam.restore()
-    assert result.returncode == 1 and "AccessDeniedException" in result.stderr, result.stderr
-    assert "step 3/3" in result.stderr
-    assert any("lacks dynamodb:PutItem" in str(d) for d in stack.iam.denials_since(n))
+    add_without("dynamodb:PutItem", "3/3")
     try:
         ok(cli("add", "denied"))
         ok(cli("check"))

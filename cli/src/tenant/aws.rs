@@ -137,12 +137,7 @@ impl EdgePolicies for Kvs {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.code().map(str::to_string),
-                            aws_error("KeyValueStore PutKey", &e),
-                        )
-                    }),
+                    .map_err(|e| failure("PutKey", &e)),
                 None => self
                     .client
                     .delete_key()
@@ -152,12 +147,7 @@ impl EdgePolicies for Kvs {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.code().map(str::to_string),
-                            aws_error("KeyValueStore DeleteKey", &e),
-                        )
-                    }),
+                    .map_err(|e| failure("DeleteKey", &e)),
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -173,6 +163,18 @@ impl EdgePolicies for Kvs {
             "KeyValueStore: its ETag changed under {ETAG_ATTEMPTS} writes in a row"
         )))
     }
+}
+
+/// A KeyValueStore call's error code (to tell a conflict from the rest) and its one-line text.
+fn failure<E, R>(op: &str, e: &kvs::error::SdkError<E, R>) -> (Option<String>, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    (
+        e.code().map(str::to_string),
+        aws_error(&format!("KeyValueStore {op}"), e),
+    )
 }
 
 fn fail(e: SyncError) -> Failure {

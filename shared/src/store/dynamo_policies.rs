@@ -95,6 +95,19 @@ where
     ))
 }
 
+/// A conditional write's failure: [`SyncError::Conflict`] when the revision moved on.
+fn write_error<E, R>(err: &SdkError<E, R>, key: &str, expected: u64, what: &str) -> SyncError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if err.code() == Some("ConditionalCheckFailedException") {
+        SyncError::Conflict(format!("{key} is no longer at revision {expected}"))
+    } else {
+        store_error(err, &format!("{what} {key}"))
+    }
+}
+
 impl PolicyTable for DynamoPolicies {
     async fn read(&self, key: &str) -> Result<Revision, SyncError> {
         let item = self
@@ -141,13 +154,10 @@ impl PolicyTable for DynamoPolicies {
                 if expected != 0 {
                     put = put.expression_attribute_values(":rev", rev);
                 }
-                put.send().await.map(|_| ()).map_err(|e| {
-                    if e.code() == Some("ConditionalCheckFailedException") {
-                        SyncError::Conflict(format!("{key} is no longer at revision {expected}"))
-                    } else {
-                        store_error(&e, &format!("write {key}"))
-                    }
-                })
+                put.send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| write_error(&e, key, expected, "write"))
             }
             None => {
                 let mut del = self
@@ -159,13 +169,10 @@ impl PolicyTable for DynamoPolicies {
                 if expected != 0 {
                     del = del.expression_attribute_values(":rev", rev);
                 }
-                del.send().await.map(|_| ()).map_err(|e| {
-                    if e.code() == Some("ConditionalCheckFailedException") {
-                        SyncError::Conflict(format!("{key} is no longer at revision {expected}"))
-                    } else {
-                        store_error(&e, &format!("delete {key}"))
-                    }
-                })
+                del.send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| write_error(&e, key, expected, "delete"))
             }
         };
         result.map(|()| expected + 1)
