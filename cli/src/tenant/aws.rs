@@ -220,6 +220,7 @@ fn check_target(t: &AwsTarget) -> Result<(String, String), Failure> {
 pub fn run(t: &AwsTarget, verb: Verb) -> Result<(), Failure> {
     let (arn, table_name) = check_target(t)?;
     let change = verb.edit()?;
+    // One runtime for the clients and the verb.
     block_on(async {
         let sdk = sdk_config_with(t.region.as_deref(), t.endpoint_url.as_deref()).await?;
         // The KeyValueStore is global: its client ignores the DynamoDB endpoint.
@@ -236,12 +237,9 @@ pub fn run(t: &AwsTarget, verb: Verb) -> Result<(), Failure> {
             arn,
         };
         let table = DynamoPolicies::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
-        Ok((edge, table))
+        Ok(run_verb(&edge, &table, verb, change).await)
     })
-    .map_err(cli_fail)
-    .and_then(|(edge, table)| {
-        block_on(async { Ok(run_verb(&edge, &table, verb, change).await) }).map_err(cli_fail)?
-    })
+    .map_err(cli_fail)?
 }
 
 async fn run_verb(
@@ -260,10 +258,8 @@ async fn run_verb(
     }
     match verb {
         Verb::List => {
-            for key in PolicyTable::keys(table).await.map_err(fail)? {
-                if let Some(p) = PolicyTable::read(table, &key).await.map_err(fail)?.policy {
-                    println!("{}", list_line(&key, &p));
-                }
+            for (key, p) in table.entries().await.map_err(fail)? {
+                println!("{}", list_line(&key, &p));
             }
         }
         Verb::Show { tenant } => {
@@ -300,14 +296,13 @@ async fn run_verb(
 /// `check`: every entry of either store, compared; exit 1 on a difference.
 async fn check(edge: &Kvs, table: &DynamoPolicies) -> Result<(), Failure> {
     let at_edge = edge.entries().await.map_err(fail)?;
-    let mut keys: Vec<String> = PolicyTable::keys(table).await.map_err(fail)?;
-    keys.extend(at_edge.keys().cloned());
+    let in_table = table.entries().await.map_err(fail)?;
+    let mut keys: Vec<&String> = in_table.keys().chain(at_edge.keys()).collect();
     keys.sort();
     keys.dedup();
     let mut differences = 0;
     for key in &keys {
-        let in_table = PolicyTable::read(table, key).await.map_err(fail)?.policy;
-        let verdict = match (at_edge.get(key), &in_table) {
+        let verdict = match (at_edge.get(*key), in_table.get(*key)) {
             (Some(Ok(e)), Some(t)) if e == t => "same",
             (Some(Err(_)), _) => "edge value is not a policy",
             (Some(_), None) => "only at the edge",

@@ -12,7 +12,7 @@ use crate::tenants::DEFAULT_KEY;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -178,13 +178,12 @@ impl PolicyTable for DynamoPolicies {
         result.map(|()| expected + 1)
     }
 
-    async fn keys(&self) -> Result<Vec<String>, SyncError> {
-        let mut keys = Vec::new();
+    async fn entries(&self) -> Result<BTreeMap<String, TenantPolicy>, SyncError> {
+        let mut entries = BTreeMap::new();
         let mut pages = self
             .client
             .scan()
             .table_name(&self.table)
-            .projection_expression("tenant")
             .consistent_read(true)
             .into_paginator()
             .items()
@@ -192,15 +191,15 @@ impl PolicyTable for DynamoPolicies {
         while let Some(item) = pages.next().await {
             let item = item.map_err(|e| store_error(&e, "list"))?;
             if let Some(k) = item.get("tenant").and_then(|v| v.as_s().ok()) {
-                keys.push(k.clone());
+                let (policy, _) = parse(k, &item).map_err(SyncError::Store)?;
+                entries.insert(k.clone(), policy);
             }
-            if keys.len() >= MAX_KEYS {
+            if entries.len() >= MAX_KEYS {
                 return Err(SyncError::Store(format!(
                     "tenant policy table holds over {MAX_KEYS} entries"
                 )));
             }
         }
-        keys.sort();
-        Ok(keys)
+        Ok(entries)
     }
 }

@@ -17,6 +17,7 @@
 
 use super::{effective, loosest, Edit, EditError, DEFAULT_KEY};
 use crate::sign::TenantPolicy;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// A table entry: the policy and its revision (0 = no entry yet).
@@ -55,8 +56,10 @@ pub trait PolicyTable: Send + Sync {
         policy: Option<&TenantPolicy>,
         expected: u64,
     ) -> impl Future<Output = Result<u64, SyncError>> + Send;
-    /// Every key with an entry, sorted.
-    fn keys(&self) -> impl Future<Output = Result<Vec<String>, SyncError>> + Send;
+    /// Every entry (key and policy) in one strongly consistent listing, sorted by key.
+    fn entries(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, TenantPolicy>, SyncError>> + Send;
 }
 
 /// The edge's store of tenant policies (the CloudFront KeyValueStore on AWS). Written on every

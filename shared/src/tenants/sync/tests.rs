@@ -110,9 +110,9 @@ impl PolicyTable for Stores {
         self.check(&format!("table {key}"));
         Ok(expected + 1)
     }
-    async fn keys(&self) -> Result<Vec<String>, SyncError> {
+    async fn entries(&self) -> Result<BTreeMap<String, TenantPolicy>, SyncError> {
         let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(t.keys().cloned().collect())
+        Ok(t.iter().map(|(k, (p, _))| (k.clone(), p.clone())).collect())
     }
 }
 
