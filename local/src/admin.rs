@@ -4,13 +4,11 @@
 //! deletions, audit records and request summary as on AWS, with the in-process cache as the
 //! CDN), and `GET /audit/{tenant}/{key}` (the shared audit records).
 
-use crate::cdn::LocalCdn;
 use crate::routes::{json, text, unauthorized, unavailable, App};
 use axum::body::Body;
 use axum::response::Response;
-use pixelfront_shared::normalize::{valid_key, valid_tenant, Canonical};
-use pixelfront_shared::pipeline::now_rfc3339;
-use pixelfront_shared::removal::task::Removal;
+use pixelfront_shared::api::assets::{asset_view, UrlStyle};
+use pixelfront_shared::normalize::{valid_key, valid_tenant};
 use pixelfront_shared::removal::{AuditStore, RemovalError, RemovalInput};
 use pixelfront_shared::store::{AssetId, ManifestStore, PolicyStore, VersionRecord};
 
@@ -32,58 +30,17 @@ fn asset_of(rest: &str, route: &str) -> Result<AssetId, Box<Response>> {
     }
 }
 
-/// The manifest record as JSON, each variant with the URL that asks for it.
+/// The manifest record as JSON, each variant with the (relative, unsigned) URL that asks for
+/// it: the tenant API's view.
 pub fn manifest_view(rec: &VersionRecord) -> serde_json::Value {
-    let variants: Vec<serde_json::Value> = rec
-        .variants
-        .iter()
-        .map(|v| {
-            let query = Canonical::from_derivative_name(&v.derivative)
-                .map(|c| c.query())
-                .unwrap_or_default();
-            serde_json::json!({
-                "name": v.name,
-                "derivative": v.derivative,
-                "width": v.width,
-                "height": v.height,
-                "bytes": v.bytes,
-                "url": format!("/img/{}/v{}/{}?{query}", rec.asset.tenant, rec.version, rec.asset.key),
-            })
-        })
-        .collect();
-    let mut view = serde_json::json!({
-        "tenant": rec.asset.tenant,
-        "key": rec.asset.key,
-        "version": rec.version,
-        "status": rec.status.as_str(),
-        "variants": variants,
-        "original": rec.original,
-        "created_at": rec.created_at,
-        "updated_at": rec.updated_at,
-    });
-    if let Some(e) = &rec.error {
-        let error_type = rec.error_type.as_deref().unwrap_or("");
-        view["error"] = serde_json::json!(public_error(error_type, e));
-        view["error_type"] = serde_json::json!(rec.error_type);
-    }
-    view
-}
-
-/// The text of a recorded failure as a client may read it: the image's own faults as they
-/// are; a store's or the manifest's (which name server paths) as a short reason only, the
-/// detail being in the server's log.
-pub fn public_error(error_type: &str, error: &str) -> String {
-    match error_type {
-        "StoreUnavailable"
-        | "StoreDenied"
-        | "SourceGone"
-        | "ManifestUnavailable"
-        | "ManifestInvalid"
-        | "VersionConflict" => {
-            format!("internal error ({error_type}): see the server log")
-        }
-        _ => error.to_string(),
-    }
+    asset_view(
+        rec,
+        &UrlStyle {
+            base_url: "",
+            policy: None,
+            expires_at: 0,
+        },
+    )
 }
 
 /// The HTTP status of a removal error: 400 for a malformed request, 404 when nothing matches,
@@ -164,19 +121,8 @@ impl App {
             Ok(input) => input,
             Err(e) => return text(400, format!("invalid request: {e}")),
         };
-        let removal = Removal {
-            manifest: self.stack.manifest.clone(),
-            audit: self.stack.manifest.clone(),
-            originals: self.stack.originals.clone(),
-            replica: None::<std::sync::Arc<pixelfront_shared::store::fs::FsObjects>>,
-            derived: self.stack.derived.clone(),
-            cdn: LocalCdn { cache: &self.cache },
-        };
-        match removal.run(&request_id, &input, now_rfc3339).await {
-            Ok(summary) => {
-                tracing::info!(request_id, action, assets = summary.assets.len(), "removed");
-                json(200, &serde_json::json!(summary))
-            }
+        match self.api.takedowns.run(&request_id, &input).await {
+            Ok(summary) => json(200, &serde_json::json!(summary)),
             Err(e) => removal_error(&e),
         }
     }

@@ -162,7 +162,7 @@ impl App {
                         "key": asset.key,
                         "version": version,
                         "error_type": e.error_type(),
-                        "error": crate::admin::public_error(e.error_type(), &e.to_string()),
+                        "error": pixelfront_shared::api::assets::public_error(e.error_type(), &e.to_string()),
                     }));
                 }
                 Backfilled::Failed

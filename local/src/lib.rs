@@ -15,9 +15,13 @@
 //!   concurrent misses, as Origin Shield does ([`delivery`], [`cache`]);
 //! - takedown and erasure run the takedown workflow's steps (`pixelfront_shared::removal`) over
 //!   the local stores, with the in-process cache as the CDN ([`admin`], [`cdn`]);
-//! - backfill runs `Pipeline::backfill` over every ready version ([`backfill`]).
+//! - backfill runs `Pipeline::backfill` over every ready version ([`backfill`]);
+//! - the tenant API (`/api/v1/tenants/…`, signed upload URLs, the `latest` alias) is the
+//!   shared `pixelfront_shared::api` over the same stores ([`api`], [`api_keys`]).
 
 pub mod admin;
+pub mod api;
+pub mod api_keys;
 pub mod backfill;
 pub mod cache;
 pub mod cdn;
@@ -82,6 +86,14 @@ pub struct LocalStackArgs {
     /// Longest wait for a render slot and its memory before 503 with `Retry-After`, milliseconds.
     #[arg(long, default_value_t = pixelfront_shared::delivery::admission::DEFAULT_WAIT_MS)]
     pub render_wait_ms: u64,
+    /// The address clients reach the stack at (`https://img.example.com`), the prefix of the
+    /// URLs the tenant API answers (variants, uploads, takedown status); default: the listen
+    /// address.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// How long an upload URL of the tenant API works, seconds.
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    pub upload_ttl: u64,
     /// Upload every image of this folder as tenant `demo` at start-up, print a table of the
     /// manifests and the URLs to open, then serve.
     #[arg(long)]

@@ -40,6 +40,8 @@ pub struct App {
     pub backfills: Backfills,
     /// Set once the server stops accepting connections: background work schedules no more.
     pub stopping: AtomicBool,
+    /// The tenant API over the same stores.
+    pub api: crate::api::LocalApi,
 }
 
 /// An axum response from the shared mapping's.
@@ -76,11 +78,14 @@ pub enum Credential {
 
 /// Constant-time comparison of the `Authorization: Bearer` token with the admin token (the
 /// time depends on the given token's length only).
+/// A tenant API key (`pfk_…`) is no guess at the admin token: [`Credential::Absent`] here, the
+/// tenant API checks it.
 pub fn credential(headers: &HeaderMap, token: &str) -> Credential {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !pixelfront_shared::api::keys::looks_like_key(t))
     else {
         return Credential::Absent;
     };
@@ -167,7 +172,12 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     }
     let admin = || is_admin;
     let resp = match (&method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, p) if p.starts_with("/img/") && is_latest(p) => {
+            app.latest(&parts, ip).await
+        }
         (_, p) if p.starts_with("/img/") => app.image(&parts, ip).await,
+        (_, p) if p.starts_with("/api/") => app.api_call(&parts, body).await,
+        (&Method::PUT, p) if p.starts_with("/uploads/") => app.signed_upload(&parts, body).await,
         (&Method::PUT, p) if p.starts_with("/originals/") => {
             if !admin() {
                 return unauthorized();
@@ -224,6 +234,13 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     resp
 }
 
+/// Whether an image path is the `latest` alias, `/img/{tenant}/latest/{key}`.
+fn is_latest(path: &str) -> bool {
+    path.strip_prefix("/img/")
+        .and_then(|p| p.split_once('/'))
+        .is_some_and(|(_, rest)| rest.starts_with("latest/"))
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -260,9 +277,17 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|e| LocalError::Io(format!("listening on {}: {e}", args.addr)))?;
+    let cache = Cache::new(args.cache_mb.saturating_mul(1 << 20));
+    let base_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let api = crate::api::local_api(&stack, &cache, &args, base_url.trim_end_matches('/'))
+        .map_err(LocalError::Io)?;
     let app = Arc::new(App {
         stack: stack.clone(),
-        cache: Cache::new(args.cache_mb.saturating_mul(1 << 20)),
+        api,
+        cache,
         metrics: Metrics::default(),
         limit: RateLimit::new(args.rate_limit),
         admin_guard: AdminGuard::default(),

@@ -38,17 +38,27 @@ pub fn read_file(path: &Path) -> Result<TenantMap, String> {
 /// Writes `map` to `path` atomically and durably: a temporary file of a unique name beside it
 /// (mode 0600), fsync, rename over `path`, fsync of the directory.
 pub fn write_file(path: &Path, map: &TenantMap) -> Result<(), String> {
+    write_json(path, map)
+}
+
+/// Writes `value` as pretty JSON to `path` as [`write_file`] does: mode 0600 through a unique
+/// temporary file, flushed, renamed over `path`, the directory flushed.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
     use std::io::Write;
-    let mut json = serde_json::to_vec_pretty(map).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
     json.push(b'\n');
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     // NamedTempFile creates the file 0600 with a random name (O_EXCL), and removes it on error.
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tenants.json.")
+        .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(err)?;

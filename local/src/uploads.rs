@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Why an original was not accepted, as an HTTP answer.
-enum Refused {
+pub(crate) enum Refused {
     /// 503: a store failed (detail logged).
     Unavailable(&'static str, String),
 }
 
 impl Refused {
-    fn response(self) -> Response {
+    /// The answer: 503 naming the store (the detail goes to the log).
+    pub(crate) fn response(self) -> Response {
         match self {
             Refused::Unavailable(what, detail) => unavailable(what, &detail),
         }
@@ -86,7 +87,12 @@ impl App {
 
     /// Stores `body` as the next version of `{tenant}/{key}` (creating the tenant with the
     /// defaults on its first upload) and assigns its manifest version.
-    async fn accept_original(&self, tenant: &str, key: &str, body: &[u8]) -> Result<Job, Refused> {
+    pub(crate) async fn accept_original(
+        &self,
+        tenant: &str,
+        key: &str,
+        body: &[u8],
+    ) -> Result<Job, Refused> {
         // A file lock, a write and fsyncs: off the async workers.
         blocking(|| self.stack.tenants.ensure(tenant))
             .map_err(|e| Refused::Unavailable("tenants file", e))?;

@@ -4,6 +4,7 @@
 //! stack wire the pieces to their adapters.
 
 pub mod alloc;
+pub mod api;
 pub mod delivery;
 #[cfg(feature = "aws")]
 pub mod lambda;

@@ -35,6 +35,30 @@ pub fn run(data: &Path, verb: Verb) -> Result<(), Failure> {
             println!("{json}");
             return Ok(());
         }
+        Verb::ApiKeyAdd { tenant } => {
+            let (key, kid) =
+                pixelfront_local::api_keys::add(data, tenant).map_err(Failure::rejected)?;
+            println!("{key}");
+            eprintln!(
+                "pixelfront tenant: {tenant}: API key {kid} added; it is shown only now ({})",
+                data.join(pixelfront_local::api_keys::FILE).display()
+            );
+            return Ok(());
+        }
+        Verb::ApiKeyRemove { tenant, kid } => {
+            pixelfront_local::api_keys::remove(data, tenant, kid).map_err(Failure::rejected)?;
+            eprintln!("pixelfront tenant: {tenant}: API key removed");
+            return Ok(());
+        }
+        Verb::ApiKeys { tenant } => {
+            let keys = pixelfront_local::api_keys::read_file(
+                &data.join(pixelfront_local::api_keys::FILE),
+            )?;
+            for r in keys.values().filter(|r| &r.tenant == tenant) {
+                println!("{}\t{}", r.kid, r.created_at);
+            }
+            return Ok(());
+        }
         Verb::Check => {
             return Err(Failure::rejected(
                 "check compares the AWS stack's two stores: use it with --aws",

@@ -73,6 +73,14 @@ enum Verb {
     /// AWS only: compare the KeyValueStore with the table, entry by entry; exit 1 on a
     /// difference.
     Check,
+    /// Make a tenant API key (docs/tenant-api.md): printed once on stdout, stored only as its
+    /// SHA-256. The key acts for this tenant only.
+    ApiKeyAdd { tenant: String },
+    /// Remove a tenant API key (its id, the 16 hex digits after `pfk_`, or the whole key): it
+    /// stops working at once.
+    ApiKeyRemove { tenant: String, kid: String },
+    /// List a tenant's API keys (ids and creation times).
+    ApiKeys { tenant: String },
 }
 
 impl Verb {
@@ -86,7 +94,13 @@ impl Verb {
             }))
         };
         match self {
-            Verb::List | Verb::Show { .. } | Verb::Load { .. } | Verb::Check => Ok(None),
+            Verb::List
+            | Verb::Show { .. }
+            | Verb::Load { .. }
+            | Verb::Check
+            | Verb::ApiKeyAdd { .. }
+            | Verb::ApiKeyRemove { .. }
+            | Verb::ApiKeys { .. } => Ok(None),
             Verb::Add { tenant } => one(tenant, Edit::Add),
             Verb::Remove { tenant } => one(tenant, Edit::Remove),
             Verb::Sign { tenant, mode } => one(tenant, Edit::Sign(mode == "on")),
@@ -187,6 +201,15 @@ fn list_line(key: &str, p: &TenantPolicy) -> String {
 
 /// Runs one `tenant` verb.
 pub fn run(args: TenantArgs) -> Result<(), Failure> {
+    let api_key_verb = matches!(
+        args.verb,
+        Verb::ApiKeyAdd { .. } | Verb::ApiKeyRemove { .. } | Verb::ApiKeys { .. }
+    );
+    if args.aws.enabled() && api_key_verb {
+        return Err(Failure::rejected(
+            "tenant API keys are kept by the local stack only so far: the AWS stack has no tenant API yet (docs/tenant-api.md)",
+        ));
+    }
     if args.aws.enabled() {
         aws::run(&args.aws, args.verb)
     } else {

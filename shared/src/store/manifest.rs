@@ -264,6 +264,88 @@ pub struct ScanPage {
     pub cursor: Option<String>,
 }
 
+/// One asset in a tenant's listing: its key, its latest version and that version's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetSummary {
+    /// The asset key (without the tenant).
+    pub key: String,
+    /// The latest assigned version.
+    pub version: u32,
+    /// That version's status.
+    pub status: Status,
+}
+
+/// One page of a tenant's assets, by key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AssetPage {
+    /// The assets of this page, in key order (bytewise).
+    pub assets: Vec<AssetSummary>,
+    /// The last key of this page when more may follow (the next page starts after it).
+    pub last_key: Option<String>,
+}
+
+/// Adds `rec` to the smallest-keyed `limit + 1` assets of `kept` (the latest version of each)
+/// when it is `tenant`'s, its key starts with `prefix` and sorts after `after`.
+fn keep_latest(
+    kept: &mut std::collections::BTreeMap<String, (u32, Status)>,
+    rec: &VersionRecord,
+    (tenant, prefix, after, limit): (&str, &str, Option<&str>, usize),
+) {
+    let key = &rec.asset.key;
+    if rec.asset.tenant != tenant
+        || !key.starts_with(prefix)
+        || after.is_some_and(|a| key.as_str() <= a)
+    {
+        return;
+    }
+    let entry = kept.entry(key.clone()).or_insert((rec.version, rec.status));
+    if rec.version >= entry.0 {
+        *entry = (rec.version, rec.status);
+    }
+    // Keys evicted from the top never come back: every key kept afterwards sorts before them.
+    while kept.len() > limit + 1 {
+        kept.pop_last();
+    }
+}
+
+/// [`ManifestStore::list_assets`] over [`ManifestStore::scan`]: reads every version record once
+/// per page, keeping at most `limit + 1` assets in memory.
+pub async fn list_by_scan<M: ManifestStore + ?Sized>(
+    store: &M,
+    tenant: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<AssetPage, ManifestError> {
+    let limit = limit.clamp(1, 1000);
+    let mut kept = std::collections::BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.scan(cursor.as_deref(), 1000).await?;
+        for rec in &page.records {
+            keep_latest(&mut kept, rec, (tenant, prefix, after, limit));
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let more = kept.len() > limit;
+    let assets: Vec<AssetSummary> = kept
+        .into_iter()
+        .take(limit)
+        .map(|(key, (version, status))| AssetSummary {
+            key,
+            version,
+            status,
+        })
+        .collect();
+    Ok(AssetPage {
+        last_key: more.then(|| assets.last().map(|a| a.key.clone())).flatten(),
+        assets,
+    })
+}
+
 /// Why a manifest operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
@@ -357,4 +439,21 @@ pub trait ManifestStore: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<ScanPage, ManifestError>> + Send;
+
+    /// One page of at most `limit` (1..=1000) of `tenant`'s assets whose key starts with
+    /// `prefix`, in key order, after key `after` (`None`: from the first). The default reads
+    /// the whole manifest through [`ManifestStore::scan`] ([`list_by_scan`]); a store with an
+    /// index by key answers from it.
+    fn list_assets(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<AssetPage, ManifestError>> + Send
+    where
+        Self: Sized,
+    {
+        list_by_scan(self, tenant, prefix, after, limit)
+    }
 }

@@ -26,8 +26,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use manifest::{
-    AssetId, Assignment, ManifestError, ManifestStore, OriginalInfo, ScanPage, SourceRef, Status,
-    VariantRecord, VersionRecord,
+    AssetId, AssetPage, AssetSummary, Assignment, ManifestError, ManifestStore, OriginalInfo,
+    ScanPage, SourceRef, Status, VariantRecord, VersionRecord,
 };
 
 /// An object read from a store.
@@ -206,6 +206,16 @@ impl<T: ManifestStore> ManifestStore for Arc<T> {
         limit: usize,
     ) -> impl Future<Output = Result<ScanPage, ManifestError>> + Send {
         (**self).scan(cursor, limit)
+    }
+
+    fn list_assets(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<AssetPage, ManifestError>> + Send {
+        (**self).list_assets(tenant, prefix, after, limit)
     }
 }
 

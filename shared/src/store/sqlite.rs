@@ -335,9 +335,72 @@ impl ManifestStore for SqliteManifest {
         let limit = limit.clamp(1, 1000) as i64;
         blocking(|| self.scan_page(after, limit))
     }
+
+    async fn list_assets(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AssetPage, ManifestError> {
+        let limit = limit.clamp(1, 1000);
+        blocking(|| self.list_page(tenant, prefix, after, limit))
+    }
 }
 
 impl SqliteManifest {
+    /// One page of [`ManifestStore::list_assets`] from the `assets` table's primary key. Keys
+    /// are of `[A-Za-z0-9._~/-]`, all below U+007F, so `{prefix}\u{7f}` bounds the range.
+    fn list_page(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AssetPage, ManifestError> {
+        let low = format!("{tenant}/{prefix}");
+        let high = format!("{low}\u{7f}");
+        let after = after.map_or_else(String::new, |a| format!("{tenant}/{a}"));
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT a.asset, a.latest, v.status FROM assets a \
+                 JOIN versions v ON v.asset = a.asset AND v.version = a.latest \
+                 WHERE a.asset >= ?1 AND a.asset < ?2 AND a.asset > ?3 \
+                 ORDER BY a.asset LIMIT ?4",
+            )
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![low, high, after, limit as i64 + 1], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(unavailable)?;
+        let mut page = AssetPage::default();
+        for row in rows {
+            let (asset, version, status) = row.map_err(unavailable)?;
+            if page.assets.len() == limit {
+                page.last_key = page.assets.last().map(|a| a.key.clone());
+                break;
+            }
+            let key = asset
+                .strip_prefix(&format!("{tenant}/"))
+                .ok_or_else(|| ManifestError::Malformed(format!("asset {asset:?}")))?
+                .to_string();
+            let status = Status::parse(&status)
+                .ok_or_else(|| ManifestError::Malformed(format!("status {status:?}")))?;
+            page.assets.push(AssetSummary {
+                key,
+                version,
+                status,
+            });
+        }
+        Ok(page)
+    }
+
     /// Up to `limit` records after rowid `after` (see [`ManifestStore::scan`]).
     fn scan_page(&self, after: i64, limit: i64) -> Result<ScanPage, ManifestError> {
         let conn = self.lock();
