@@ -14,19 +14,24 @@ use common::{data_dir, png, Resp, Server, TOKEN};
 use std::path::Path;
 use std::process::Command;
 
-fn api_key(data: &Path, tenant: &str) -> String {
+/// `pixelfront tenant --data DATA ARGS`, which must succeed: its stdout.
+fn tenant_cli(data: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
         .args(["tenant", "--data"])
         .arg(data)
-        .args(["api-key-add", tenant])
+        .args(args)
         .output()
-        .expect("pixelfront tenant api-key-add");
+        .expect("pixelfront tenant");
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn api_key(data: &Path, tenant: &str) -> String {
+    tenant_cli(data, &["api-key-add", tenant])
 }
 
 fn json(r: &Resp) -> serde_json::Value {
@@ -305,17 +310,7 @@ fn a_tenant_with_only_an_api_key_uploads_finds_serves_and_takes_down() {
     );
 
     // A removed key stops working at once.
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
-        .args(["tenant", "--data"])
-        .arg(&data)
-        .args(["api-key-remove", "acme", &acme])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tenant_cli(&data, &["api-key-remove", "acme", &acme]);
     assert_eq!(call(&s, "GET", assets, &acme, "").status, 401);
     s.stop();
 }
@@ -324,19 +319,7 @@ fn a_tenant_with_only_an_api_key_uploads_finds_serves_and_takes_down() {
 fn a_signing_tenants_urls_are_signed_and_its_latest_alias_needs_a_signature() {
     let data = data_dir("tenant-api-signed");
     let acme = api_key(&data, "acme");
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pixelfront"))
-            .args(["tenant", "--data"])
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let cli = |args: &[&str]| tenant_cli(&data, args);
     cli(&["add", "acme"]);
     cli(&["key-add", "acme", "k1", "--secret", "s3cret"]);
     cli(&["sign", "acme", "on"]);

@@ -342,21 +342,26 @@ wiring('the tenant policy table: key tenant, on demand, encrypted, recoverable, 
   assert.deepEqual(t.Outputs.TenantPolicyTableName.Value, { Ref: 'TenantPolicyTable' });
 });
 
-wiring('only the transformer reads the tenant policy table, and only by GetItem', () => {
-  // Every resource but the table itself, its output, the transformer's role and function, and
-  // the operators' managed policy (what `pixelfront tenant --aws` calls, attached to people).
+wiring('only the transformer and the tenant API read the tenant policy table, and only by GetItem', () => {
+  // Every resource but the table itself, its output, the transformer's and the tenant API's
+  // roles and functions (the API signs a signing tenant's variant URLs), and the operators'
+  // managed policy (what `pixelfront tenant --aws` calls, attached to people).
   const mentions = (x) => JSON.stringify(x).includes('TenantPolicyTable');
   const users = Object.entries(resources).filter(([id, r]) => id !== 'TenantPolicyTable' && mentions(r));
   assert.deepEqual(users.map(([id]) => id).sort(),
-    ['TenantPolicyOperatorPolicy', 'TransformFunction', 'TransformFunctionRole']);
+    ['ApiFunction', 'ApiFunctionRole', 'TenantPolicyOperatorPolicy', 'TransformFunction', 'TransformFunctionRole']);
   const operator = resources.TenantPolicyOperatorPolicy;
   assert.equal(operator.Type, 'AWS::IAM::ManagedPolicy');
   assert.deepEqual(operator.Properties.Roles ?? operator.Properties.Users ?? operator.Properties.Groups, undefined,
     'attached to no role of the stack: no function can use it');
-  const actions = operator.Properties.PolicyDocument.Statement.flatMap((st) => st.Action).sort();
+  const onPolicies = operator.Properties.PolicyDocument.Statement.filter((st) => st.Sid !== 'ApiKeys');
+  const actions = onPolicies.flatMap((st) => st.Action).sort();
   assert.deepEqual(actions, ['cloudfront-keyvaluestore:DeleteKey', 'cloudfront-keyvaluestore:DescribeKeyValueStore',
     'cloudfront-keyvaluestore:ListKeys', 'cloudfront-keyvaluestore:PutKey',
     'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan']);
+  const apiKeys = operator.Properties.PolicyDocument.Statement.find((st) => st.Sid === 'ApiKeys');
+  assert.deepEqual(apiKeys.Resource, { 'Fn::GetAtt': ['ApiKeyTable', 'Arn'] });
+  assert.deepEqual([...apiKeys.Action].sort(), ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan']);
   // No other role, role policy or managed policy (nor a SAM policy template) names it.
   const roles = Object.entries(resources).filter(([, r]) =>
     ['AWS::IAM::Role', 'AWS::IAM::RolePolicy', 'AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'].includes(r.Type) ||
@@ -364,25 +369,47 @@ wiring('only the transformer reads the tenant policy table, and only by GetItem'
   );
   assert.ok(roles.length >= 8, `${roles.length} roles`);
   for (const [id, r] of roles) {
-    if (!['TransformFunctionRole', 'TenantPolicyOperatorPolicy'].includes(id)) {
+    if (!['TransformFunctionRole', 'ApiFunctionRole', 'TenantPolicyOperatorPolicy'].includes(id)) {
       assert.equal(mentions(r), false, `${id} mentions TenantPolicyTable`);
     }
   }
-  const statements = resources.TransformFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
-  const onTable = statements.filter(mentions);
-  assert.deepEqual(onTable, [
-    {
-      Sid: 'TenantPolicies',
-      Effect: 'Allow',
-      Action: 'dynamodb:GetItem',
-      Resource: { 'Fn::GetAtt': ['TenantPolicyTable', 'Arn'] },
-    },
-  ]);
+  for (const role of ['TransformFunctionRole', 'ApiFunctionRole']) {
+    const statements = resources[role].Properties.Policies[0].PolicyDocument.Statement;
+    const onTable = statements.filter(mentions);
+    assert.deepEqual(onTable, [
+      {
+        Sid: 'TenantPolicies',
+        Effect: 'Allow',
+        Action: 'dynamodb:GetItem',
+        Resource: { 'Fn::GetAtt': ['TenantPolicyTable', 'Arn'] },
+      },
+    ], role);
+  }
   const env = resources.TransformFunction.Properties.Environment.Variables;
   assert.deepEqual(env.TENANT_POLICY_TABLE, { Ref: 'TenantPolicyTable' });
   // Policies no longer live in the manifest table: nothing in the template says so.
   assert.doesNotMatch(templateText, /#tenant\//);
   assert.doesNotMatch(templateText, /manifest table \([^)]*polic/i);
+});
+
+wiring('the tenant API function has exactly the calls it makes', () => {
+  const statements = resources.ApiFunctionRole.Properties.Policies[0].PolicyDocument.Statement;
+  const calls = Object.fromEntries(statements.map((st) => [st.Sid, [st.Action].flat().sort()]));
+  assert.deepEqual(calls, {
+    Logs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    ApiKeys: ['dynamodb:GetItem'],
+    Manifest: ['dynamodb:GetItem', 'dynamodb:Scan'],
+    TenantPolicies: ['dynamodb:GetItem'],
+    Uploads: ['s3:PutObject'],
+    StartTakedowns: ['states:StartExecution'],
+    DescribeTakedowns: ['states:DescribeExecution'],
+    Audit: ['dynamodb:GetItem', 'dynamodb:Query'],
+  });
+  assert.ok(statements.every((st) => st.Effect === 'Allow' && !JSON.stringify(st.Resource).includes('"*"')));
+  const env = resources.ApiFunction.Properties.Environment.Variables;
+  assert.deepEqual(env.API_KEY_TABLE, { Ref: 'ApiKeyTable' });
+  assert.deepEqual(resources.ApiFunction.Properties.Events.TenantApi.Properties,
+    { Path: '/api/v1/tenants/{proxy+}', Method: 'ANY' });
 });
 
 wiring('only this distribution reaches the origins (bucket policy, Lambda permissions)', () => {

@@ -20,12 +20,7 @@ pub const FILE: &str = "api-keys.json";
 
 /// Reads `path`: absent means no keys; malformed JSON is an error naming the file.
 pub fn read_file(path: &Path) -> Result<KeyMap, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: not an API keys file: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyMap::new()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
+    crate::tenants::read_json(path, "an API keys file")
 }
 
 /// Reads, edits and writes back the file under its lock; `edit` answers whether to write.

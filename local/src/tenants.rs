@@ -27,10 +27,19 @@ pub type TenantMap = BTreeMap<String, TenantPolicy>;
 
 /// Reads `path`: absent means no tenants; malformed JSON is an error naming the file.
 pub fn read_file(path: &Path) -> Result<TenantMap, String> {
+    read_json(path, "a tenants file")
+}
+
+/// Reads the JSON file `path` (`what` it should be, for the error): absent means the empty
+/// value; malformed JSON is an error naming the file.
+pub fn read_json<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    what: &str,
+) -> Result<T, String> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: not a tenants file: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TenantMap::new()),
+            .map_err(|e| format!("{}: not {what}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }

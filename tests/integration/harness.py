@@ -10,7 +10,7 @@ Starts real servers on 127.0.0.1, each on a free port picked at runtime:
 * A small router on the port moto believes is its own (`MOTO_PORT`): moto's Step Functions
   engine sends Lambda Invoke calls to `http://localhost:{MOTO_PORT}`; the router hands those to
   `cargo lambda watch` and everything else to moto.
-* One `cargo lambda watch` per Lambda binary (`precompute`, `transform`, `takedown`, each built on
+* One `cargo lambda watch` per Lambda binary (`precompute`, `transform`, `takedown`, `api`, each built on
   its first invoke; `Harness.warm_up_function` waits for that), each with the credentials of its
   role in template.yaml.
 * IAM as an account enforces it (iam.py): the S3 proxies (primary and replica), a DynamoDB gate
@@ -113,8 +113,12 @@ BACKFILL_MACHINE = "pixelfront-backfill"
 WORKFLOW_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-workflows-sfn"
 # Each function runs with its own credentials, standing for its role in template.yaml; the IAM
 # gate (iam.py) checks every call they sign against that role's policies.
+# The tenant API (docs/tenant-api.md): its function and its API key table.
+API_NAME = "api"
+API_KEY_TABLE = "pixelfront-api-keys"
+API_DELIVERY_BASE = "https://d111111abcdef8.cloudfront.net"
 FUNCTION_LOGICAL_IDS = {FUNCTION_NAME: "PrecomputeFunction", TRANSFORM_NAME: "TransformFunction",
-                        TAKEDOWN_NAME: "TakedownFunction"}
+                        TAKEDOWN_NAME: "TakedownFunction", API_NAME: "ApiFunction"}
 TEMPLATE = REPO_ROOT / "template.yaml"
 # placeholder -> value, substituted in every definition the harness creates
 ASL_SUBSTITUTIONS = {
@@ -1163,11 +1167,12 @@ class Harness:
         # One `cargo lambda watch` per function, each with its role's credentials; an external
         # invoke endpoint serves every function with the harness's own key (IAM not checked).
         self.invoke_ports: dict[str, int] = {} if external else {
-            self.function_bin: self.invoke_port, TRANSFORM_NAME: free_port(), TAKEDOWN_NAME: free_port()}
+            self.function_bin: self.invoke_port, TRANSFORM_NAME: free_port(), TAKEDOWN_NAME: free_port(),
+            API_NAME: free_port()}
         self.template = IAM.Template.load(
             TEMPLATE, {"ReplicaBucketName": REPLICA, "ReplicaRegion": REPLICA_REGION},
             {"OriginalsBucket": ORIGINALS, "DerivedBucket": DERIVED, "ManifestTable": TABLE,
-             "AuditTable": AUDIT_TABLE, "TenantPolicyTable": POLICY_TABLE, **{logical: name for name, logical in FUNCTION_LOGICAL_IDS.items()}},
+             "AuditTable": AUDIT_TABLE, "TenantPolicyTable": POLICY_TABLE, "ApiKeyTable": API_KEY_TABLE, **{logical: name for name, logical in FUNCTION_LOGICAL_IDS.items()}},
             REGION, ACCOUNT)
         # role logical id -> (access key, secret key), known to SeaweedFS as identities
         self.role_keys = {role: (f"it-{role}", f"it-{role}-secret")
@@ -1433,18 +1438,23 @@ class Harness:
         )
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
 
-    def _create_policy_table(self) -> None:
-        """The tenant policy table, loaded with `#default` = {} (as `pixelfront tenant --aws init`
-        leaves it; test_tenant_aws.py runs the command itself)."""
+    def _create_hash_table(self, name: str, key: str) -> None:
+        """A table with one string partition key, as template.yaml makes it."""
         ddb = self.dynamodb_client()
         ddb.create_table(
-            TableName=POLICY_TABLE,
-            KeySchema=[{"AttributeName": "tenant", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "tenant", "AttributeType": "S"}],
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        ddb.get_waiter("table_exists").wait(TableName=POLICY_TABLE, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    def _create_policy_table(self) -> None:
+        """The tenant policy table, loaded with `#default` = {} (as `pixelfront tenant --aws init`
+        leaves it; test_tenant_aws.py runs the command itself), and the tenant API's key table."""
+        self._create_hash_table(POLICY_TABLE, "tenant")
         self.put_tenant_policy("#default", {})
+        self._create_hash_table(API_KEY_TABLE, "kid")
 
     def _create_distribution(self) -> None:
         """A minimal distribution in moto with the derived bucket as its S3 origin; the takedown
@@ -1560,6 +1570,10 @@ class Harness:
             "DERIVED_BUCKET": DERIVED,
             "MANIFEST_TABLE": TABLE,
             "TENANT_POLICY_TABLE": POLICY_TABLE,
+            "API_KEY_TABLE": API_KEY_TABLE,
+            "TAKEDOWN_STATE_MACHINE_ARN": self.workflow_arns.get(TAKEDOWN_MACHINE, ""),
+            "DELIVERY_BASE_URL": API_DELIVERY_BASE,
+            "AWS_ENDPOINT_URL_SFN": f"http://{HOST}:{self.moto_port}",
             "REPLICA_BUCKET": REPLICA,
             "REPLICA_REGION": REPLICA_REGION,
             "REPLICA_ENDPOINT_URL": f"http://{HOST}:{self.replica_proxy.port}",
@@ -1692,37 +1706,44 @@ class Harness:
         finally:
             conn.close()
 
+    def invoke_api(self, path: str, query: str = "", headers: dict[str, str] | None = None,
+                   method: str = "GET", body: bytes = b"", timeout: float = 120) -> tuple[int, dict[str, str], bytes]:
+        """One request to the tenant API function as its HTTP API delivers it (payload 2.0)."""
+        return self.invoke_url(path, query, headers, method, timeout, function=API_NAME, body=body)
+
     def invoke_url(self, path: str, query: str = "", headers: dict[str, str] | None = None,
-                   method: str = "GET", timeout: float = 600) -> tuple[int, dict[str, str], bytes]:
+                   method: str = "GET", timeout: float = 600, function: str = TRANSFORM_NAME,
+                   body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
         """One request to the transformer as its Function URL delivers it: an API Gateway v2
         (payload 2.0) event through the Lambda Invoke API, so that raw paths and queries reach
         the function byte for byte. -> (status, lower-cased headers, body bytes)."""
-        hdrs = {"host": "transform.lambda-url.us-east-1.on.aws", **{k.lower(): v for k, v in (headers or {}).items()}}
+        hdrs = {"host": f"{function}.lambda-url.us-east-1.on.aws", **{k.lower(): v for k, v in (headers or {}).items()}}
         event = {
             "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
             "headers": hdrs, "isBase64Encoded": False,
+            **({"body": body.decode()} if body else {}),
             "requestContext": {
-                "accountId": "anonymous", "apiId": "transform", "domainName": hdrs["host"],
-                "domainPrefix": "transform", "requestId": uuid.uuid4().hex, "routeKey": "$default",
+                "accountId": "anonymous", "apiId": function, "domainName": hdrs["host"],
+                "domainPrefix": function, "requestId": uuid.uuid4().hex, "routeKey": "$default",
                 "stage": "$default", "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 1767225600000,
                 "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                          "sourceIp": "198.51.100.7", "userAgent": "pixelfront-it"},
             },
         }
-        conn = http.client.HTTPConnection(HOST, self.invoke_ports.get(TRANSFORM_NAME, self.invoke_port),
+        conn = http.client.HTTPConnection(HOST, self.invoke_ports.get(function, self.invoke_port),
                                           timeout=timeout)
         try:
-            conn.request("POST", f"/2015-03-31/functions/{TRANSFORM_NAME}/invocations",
+            conn.request("POST", f"/2015-03-31/functions/{function}/invocations",
                          json.dumps(event).encode(), {"Content-Type": "application/json"})
             resp = conn.getresponse()
             raw = resp.read()
         finally:
             conn.close()
         if resp.status != 200:
-            raise AssertionError(f"invoke transform: HTTP {resp.status} {raw[:500]!r}")
+            raise AssertionError(f"invoke {function}: HTTP {resp.status} {raw[:500]!r}")
         out = json.loads(raw)
         if "statusCode" not in out:
-            raise AssertionError(f"transform returned no HTTP response: {raw[:500]!r}")
+            raise AssertionError(f"{function} returned no HTTP response: {raw[:500]!r}")
         body = out.get("body") or ""
         data = base64.b64decode(body) if out.get("isBase64Encoded") else body.encode()
         return out["statusCode"], {k.lower(): v for k, v in (out.get("headers") or {}).items()}, data
@@ -1776,7 +1797,8 @@ class Harness:
         assert self.dynamo_gate is not None and self.kvs_gate is not None
         base = {**self._base_env(), "AWS_ACCESS_KEY_ID": OPERATOR_KEY, "AWS_SECRET_ACCESS_KEY": OPERATOR_SECRET,
                 "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
-                "PIXELFRONT_KVS_ARN": self.kvs_arn, "PIXELFRONT_POLICY_TABLE": POLICY_TABLE}
+                "PIXELFRONT_KVS_ARN": self.kvs_arn, "PIXELFRONT_POLICY_TABLE": POLICY_TABLE,
+                "PIXELFRONT_API_KEY_TABLE": API_KEY_TABLE}
         cmd = [str(binary), "tenant", "--aws", "--endpoint-url", f"http://{HOST}:{self.dynamo_gate.port}",
                "--kvs-endpoint-url", f"http://{HOST}:{self.kvs_gate.port}", *args]
         return subprocess.run(cmd, env={**base, **(env or {})}, capture_output=True, text=True,

@@ -37,10 +37,17 @@ def s3_bucket_and_key(path: str, host: str) -> tuple[str, str]:
     return bucket, key
 
 
+PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                  "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token")
+
+
 def s3_needs(method: str, path: str, headers: Any, body: bytes | None = None) -> list[Need]:
     """The IAM needs of one S3 REST request."""
     bucket, key = s3_bucket_and_key(path, headers.get("Host") or "")
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query, keep_blank_values=True)
+    # A presigned request's signature travels in the query; it names no operation.
+    for auth in PRESIGN_PARAMS:
+        query.pop(auth, None)
     bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
     object_arn = f"{bucket_arn}/{key}"
     versioned = "versionId" in query

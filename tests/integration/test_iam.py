@@ -38,6 +38,10 @@ def _s3(method: str, path: str, **headers: str) -> list[tuple[str, str]]:
     ("GET", "/originals/acme/a.jpg?versionId=v1", {}, [("s3:GetObjectVersion", ARN_S3 + "originals/acme/a.jpg")]),
     ("HEAD", "/derived/acme/v1/a.jpg/w640-q80.webp", {}, [("s3:GetObject", ARN_S3 + "derived/acme/v1/a.jpg/w640-q80.webp")]),
     ("PUT", "/derived/k/w1.webp?x-id=PutObject", {}, [("s3:PutObject", ARN_S3 + "derived/k/w1.webp")]),
+    # a presigned PUT (the tenant API's upload URL): the signature's parameters name no operation
+    ("PUT", "/originals/acme/a.png?x-id=PutObject&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=k%2F2026"
+     "&X-Amz-Date=20261207T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=content-length%3Bhost&X-Amz-Signature=ab",
+     {}, [("s3:PutObject", ARN_S3 + "originals/acme/a.png")]),
     ("PUT", "/derived/k/w1.webp", {"x-amz-tagging": "pixelfront-on-demand=1"},
      [("s3:PutObject", ARN_S3 + "derived/k/w1.webp"), ("s3:PutObjectTagging", ARN_S3 + "derived/k/w1.webp")]),
     ("PUT", "/derived/k/copy", {"x-amz-copy-source": "/originals/k%20x?versionId=3"},
@@ -115,7 +119,7 @@ def _template(**physical: str) -> IAM.Template:
 def test_the_roles_are_read_from_the_template_and_a_removed_statement_denies():
     t = _template()
     roles = {f: t.function_role(f) for f in H.FUNCTION_LOGICAL_IDS.values()}
-    assert len(set(roles.values())) == 3, f"every function has a role of its own: {roles}"
+    assert len(set(roles.values())) == len(roles) == 4, f"every function has a role of its own: {roles}"
     gate = IAM.IamGate(t, {"p": roles["PrecomputeFunction"], "t": roles["TransformFunction"]}, {"admin"})
     put = IAM.Need("s3:PutObject", ARN_S3 + "derived/acme/v1/a.jpg/w320-q80.webp")
     assert gate.check("admin", [IAM.Need("s3:Anything", "*")], "harness") is None
@@ -186,7 +190,7 @@ def test_every_function_call_went_through_the_gate(stack: H.Harness):
     assert out["status"] == "SUCCEEDED", stack.history_text(out["executionArn"])
     assert stack.iam.checked - before >= 10, "the render's reads and writes were checked"
     env = {f: stack.function_env(f)["AWS_ACCESS_KEY_ID"] for f in stack.invoke_ports}
-    assert len(set(env.values())) == 3 and H.ACCESS_KEY not in env.values(), env
+    assert len(set(env.values())) == len(env) == 4 and H.ACCESS_KEY not in env.values(), env
 
 
 @pytest.mark.iam_denials_expected

@@ -6,6 +6,9 @@
 //! current ETag (`If-Match`); when another writer got in first (`ConflictException`), the
 //! write re-reads the ETag and tries again.
 //!
+//! The `api-key*` verbs write the tenant API's key table (`--api-key-table`, stack output
+//! `ApiKeyTableName`) instead ([`run_api_keys`]).
+//!
 //! No emulator of the KeyValueStore exists: the tests run this against a stand-in speaking its
 //! HTTP API (`tests/integration/kvs.py`), reached through `--kvs-endpoint-url`.
 
@@ -16,6 +19,10 @@ use crate::Failure;
 use aws_sdk_cloudfrontkeyvaluestore as kvs;
 use kvs::config::endpoint::{DefaultResolver, EndpointFuture, Params, ResolveEndpoint};
 use kvs::error::ProvideErrorMetadata;
+use pixelfront_shared::api::aws::DynamoApiKeys;
+use pixelfront_shared::api::keys::{generate, kid_of};
+use pixelfront_shared::normalize::valid_tenant;
+use pixelfront_shared::pipeline::now_rfc3339;
 use pixelfront_shared::sign::TenantPolicy;
 use pixelfront_shared::store::dynamo_policies::DynamoPolicies;
 use pixelfront_shared::tenants::sync::{self, EdgePolicies, PolicyTable, SyncError};
@@ -52,6 +59,15 @@ pub struct AwsTarget {
     /// KeyValueStore endpoint URL, for the tests' stand-in. AWS needs none.
     #[arg(long, value_name = "URL", global = true)]
     kvs_endpoint_url: Option<String>,
+    /// Name of the tenant API key table (stack output ApiKeyTableName), for the `api-key*`
+    /// verbs.
+    #[arg(
+        long,
+        value_name = "TABLE",
+        env = "PIXELFRONT_API_KEY_TABLE",
+        global = true
+    )]
+    api_key_table: Option<String>,
 }
 
 impl AwsTarget {
@@ -214,6 +230,69 @@ fn check_target(t: &AwsTarget) -> Result<(String, String), Failure> {
     check_aws_flags(t.region.as_deref(), t.endpoint_url.as_deref()).map_err(cli_fail)?;
     check_aws_flags(None, t.kvs_endpoint_url.as_deref()).map_err(cli_fail)?;
     Ok((arn, table))
+}
+
+/// The `api-key*` verbs against the stack's API key table: a key is made here, printed once
+/// and stored as its SHA-256 only.
+pub fn run_api_keys(t: &AwsTarget, verb: Verb) -> Result<(), Failure> {
+    let table = t.api_key_table.clone().ok_or_else(|| {
+        Failure::rejected(
+            "--aws api keys need --api-key-table or PIXELFRONT_API_KEY_TABLE (stack output ApiKeyTableName)",
+        )
+    })?;
+    check_aws_flags(t.region.as_deref(), t.endpoint_url.as_deref()).map_err(cli_fail)?;
+    block_on(async {
+        let sdk = sdk_config_with(t.region.as_deref(), t.endpoint_url.as_deref()).await?;
+        let keys = DynamoApiKeys::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        let place = "API key table";
+        Ok(match verb {
+            Verb::ApiKeyAdd { tenant } => {
+                if !valid_tenant(&tenant) {
+                    return Ok(Err(Failure::rejected(format!(
+                        "bad tenant {tenant:?}: [a-z0-9][a-z0-9-]{{0,62}}"
+                    ))));
+                }
+                let new =
+                    generate(&tenant, &now_rfc3339()).map_err(|e| CliError::Aws(e.to_string()))?;
+                keys.put(&new.record)
+                    .await
+                    .map_err(|e| CliError::Aws(e.to_string()))?;
+                println!("{}", new.key);
+                eprintln!(
+                    "pixelfront tenant: {tenant}: API key {} added; it is shown only now ({place})",
+                    new.record.kid
+                );
+                Ok(())
+            }
+            Verb::ApiKeyRemove { tenant, kid } => {
+                let kid = kid_of(&kid).unwrap_or(&kid).to_string();
+                if keys
+                    .delete(&tenant, &kid)
+                    .await
+                    .map_err(|e| CliError::Aws(e.to_string()))?
+                {
+                    eprintln!("pixelfront tenant: {tenant}: API key {kid} removed ({place})");
+                    Ok(())
+                } else {
+                    Err(Failure::rejected(format!(
+                        "{tenant} has no API key {kid:?}"
+                    )))
+                }
+            }
+            Verb::ApiKeys { tenant } => {
+                for r in keys
+                    .of_tenant(&tenant)
+                    .await
+                    .map_err(|e| CliError::Aws(e.to_string()))?
+                {
+                    println!("{}\t{}", r.kid, r.created_at);
+                }
+                Ok(())
+            }
+            _ => Err(Failure::rejected("not an API key verb")),
+        })
+    })
+    .map_err(cli_fail)?
 }
 
 /// Runs `verb` against the AWS stack.

@@ -206,9 +206,7 @@ pub fn run(args: TenantArgs) -> Result<(), Failure> {
         Verb::ApiKeyAdd { .. } | Verb::ApiKeyRemove { .. } | Verb::ApiKeys { .. }
     );
     if args.aws.enabled() && api_key_verb {
-        return Err(Failure::rejected(
-            "tenant API keys are kept by the local stack only so far: the AWS stack has no tenant API yet (docs/tenant-api.md)",
-        ));
+        return aws::run_api_keys(&args.aws, args.verb);
     }
     if args.aws.enabled() {
         aws::run(&args.aws, args.verb)

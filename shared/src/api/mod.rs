@@ -9,6 +9,8 @@
 //! that fails answers 503 `{"error": "<store> unavailable"}`, its detail going to the log only.
 
 pub mod assets;
+#[cfg(feature = "api-aws")]
+pub mod aws;
 pub mod keys;
 pub mod service;
 pub mod uploads;

@@ -109,7 +109,8 @@ async fn call(
     (resp.status().as_u16(), json)
 }
 
-async fn ready(api: &TestApi, tenant: &str, key: &str) -> u32 {
+/// Assigns the next version of `tenant/key` (status `rendering`).
+async fn assign(api: &TestApi, tenant: &str, key: &str) -> (AssetId, u32) {
     let asset = AssetId {
         tenant: tenant.into(),
         key: key.into(),
@@ -123,6 +124,12 @@ async fn ready(api: &TestApi, tenant: &str, key: &str) -> u32 {
         size: 10,
     };
     let a = api.manifest.assign(&asset, &source, "t0").await.unwrap();
+    (asset, a.record.version)
+}
+
+/// Assigns the next version of `tenant/key` and makes it `ready` with one variant.
+async fn ready(api: &TestApi, tenant: &str, key: &str) -> u32 {
+    let (asset, version) = assign(api, tenant, key).await;
     let variant = VariantRecord {
         name: "md-webp".into(),
         derivative: "w640-q75.webp".into(),
@@ -137,10 +144,23 @@ async fn ready(api: &TestApi, tenant: &str, key: &str) -> u32 {
         format: "jpeg".into(),
     };
     api.manifest
-        .mark_ready(&asset, a.record.version, &original, &[variant], "t1")
+        .mark_ready(&asset, version, &original, &[variant], "t1")
         .await
         .unwrap();
-    a.record.version
+    version
+}
+
+/// Makes `acme` sign its URLs with key `k1` = `s3cret`.
+fn sign_acme(api: &TestApi) {
+    let keys = std::collections::BTreeMap::from([("k1".to_string(), "s3cret".to_string())]);
+    api.policies.set(
+        "acme",
+        TenantPolicy {
+            sign: true,
+            keys,
+            ..TenantPolicy::default()
+        },
+    );
 }
 
 #[tokio::test]
@@ -293,16 +313,7 @@ async fn lookups_answer_versions_with_urls_signed_when_the_tenant_signs() {
         .await;
         assert_eq!(s, 400, "{bad}");
     }
-    let mut keys = std::collections::BTreeMap::new();
-    keys.insert("k1".to_string(), "s3cret".to_string());
-    api.policies.set(
-        "acme",
-        TenantPolicy {
-            sign: true,
-            keys,
-            ..TenantPolicy::default()
-        },
-    );
+    sign_acme(&api);
     let (_, v) = call(&api, Method::GET, &format!("{base}/a.jpg"), Some(&acme), "").await;
     let url = v["variants"][0]["url"].as_str().unwrap();
     let exp = NOW + 86_400;
@@ -318,18 +329,7 @@ async fn lookups_answer_versions_with_urls_signed_when_the_tenant_signs() {
 #[tokio::test(start_paused = true)]
 async fn wait_holds_the_answer_until_the_version_settles() {
     let (api, acme, _) = api();
-    let asset = AssetId {
-        tenant: "acme".into(),
-        key: "b.jpg".into(),
-    };
-    let source = SourceRef {
-        bucket: "b".into(),
-        key: asset.id(),
-        version_id: Some("x".into()),
-        etag: None,
-        size: 1,
-    };
-    api.manifest.assign(&asset, &source, "t0").await.unwrap();
+    let (asset, _) = assign(&api, "acme", "b.jpg").await;
     let path = "/api/v1/tenants/acme/assets/b.jpg?wait=5";
     let started = tokio::time::Instant::now();
     let (s, v) = call(&api, Method::GET, path, Some(&acme), "").await;
@@ -466,33 +466,13 @@ async fn latest_redirects_to_the_newest_ready_version() {
     );
     ready(&api, "acme", "a.jpg").await;
     ready(&api, "acme", "a.jpg").await;
-    let asset = AssetId {
-        tenant: "acme".into(),
-        key: "a.jpg".into(),
-    };
-    let source = SourceRef {
-        bucket: "b".into(),
-        key: asset.id(),
-        version_id: Some("v3".into()),
-        etag: None,
-        size: 1,
-    };
-    api.manifest.assign(&asset, &source, "t").await.unwrap();
+    let (asset, _) = assign(&api, "acme", "a.jpg").await;
     let resp = latest("/img/acme/latest/a.jpg", "w=640").await;
     assert_eq!(resp.status(), 302);
     assert_eq!(resp.headers()["location"], "/img/acme/v2/a.jpg?w=640");
     assert_eq!(resp.headers()["cache-control"], "public, max-age=60");
     assert_eq!(latest("/img/acme/latest/../x", "").await.status(), 400);
-    let mut keys = std::collections::BTreeMap::new();
-    keys.insert("k1".to_string(), "s3cret".to_string());
-    api.policies.set(
-        "acme",
-        TenantPolicy {
-            sign: true,
-            keys,
-            ..TenantPolicy::default()
-        },
-    );
+    sign_acme(&api);
     assert_eq!(
         latest("/img/acme/latest/a.jpg", "w=640").await.status(),
         403
