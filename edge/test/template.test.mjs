@@ -412,6 +412,19 @@ wiring('the tenant API function has exactly the calls it makes', () => {
     { Path: '/api/v1/tenants/{proxy+}', Method: 'ANY' });
 });
 
+wiring('the tenant API\'s custom domain is optional and latency-routed per region', () => {
+  for (const id of ['ApiDomain', 'ApiDomainMapping', 'ApiLatencyRecord']) {
+    assert.equal(resources[id].Condition, 'HasApiDomain', id);
+  }
+  assert.deepEqual(resources.ApiDomainMapping.Properties.ApiId, { Ref: 'ServerlessHttpApi' });
+  const record = resources.ApiLatencyRecord.Properties;
+  assert.equal(record.Type, 'A');
+  assert.deepEqual(record.Region, { Ref: 'AWS::Region' });
+  assert.deepEqual(record.SetIdentifier, { Ref: 'AWS::Region' }, 'one record per region under one name');
+  assert.deepEqual(record.AliasTarget.DNSName, { 'Fn::GetAtt': ['ApiDomain', 'RegionalDomainName'] });
+  assert.equal(resources.ApiDomain.Properties.DomainNameConfigurations[0].EndpointType, 'REGIONAL');
+});
+
 wiring('only this distribution reaches the origins (bucket policy, Lambda permissions)', () => {
   const statements = resources.DerivedBucketPolicy.Properties.PolicyDocument.Statement;
   assert.deepEqual(statements.map((s) => s.Sid), ['DenyInsecureTransport', 'AllowDistributionRead']);
