@@ -237,8 +237,9 @@ wiring('behaviors: GET/HEAD, https, the function, cache and origin request polic
     },
   ];
   const def = distribution.DefaultCacheBehavior;
-  const short = distribution.CacheBehaviors[0];
-  assert.equal(distribution.CacheBehaviors.length, 1);
+  // [0] is the latest alias, to the tenant API (its own test below).
+  const short = distribution.CacheBehaviors[1];
+  assert.equal(distribution.CacheBehaviors.length, 2);
   for (const b of [def, short]) {
     assert.equal(b.TargetOriginId, 'derived-then-transform');
     assert.equal(b.ViewerProtocolPolicy, 'redirect-to-https');
@@ -404,12 +405,33 @@ wiring('the tenant API function has exactly the calls it makes', () => {
     StartTakedowns: ['states:StartExecution'],
     DescribeTakedowns: ['states:DescribeExecution'],
     Audit: ['dynamodb:GetItem', 'dynamodb:Query'],
+    DeliveryBaseUrl: ['ssm:GetParameter'],
   });
   assert.ok(statements.every((st) => st.Effect === 'Allow' && !JSON.stringify(st.Resource).includes('"*"')));
   const env = resources.ApiFunction.Properties.Environment.Variables;
   assert.deepEqual(env.API_KEY_TABLE, { Ref: 'ApiKeyTable' });
   assert.deepEqual(resources.ApiFunction.Properties.Events.TenantApi.Properties,
     { Path: '/api/v1/tenants/{proxy+}', Method: 'ANY' });
+});
+
+wiring('the distribution sends the latest alias to the tenant API, without the viewer-request function', () => {
+  const config = resources.Distribution.Properties.DistributionConfig;
+  const api = config.Origins.find((o) => o.Id === 'api');
+  assert.deepEqual(api.DomainName, { 'Fn::Sub': '${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}' });
+  const [first] = config.CacheBehaviors;
+  assert.equal(first.PathPattern, '/img/*/latest/*', 'first: a latest path under the short-TTL pattern is still the alias');
+  assert.equal(first.TargetOriginId, 'api');
+  assert.equal(first.FunctionAssociations, undefined, 'the function would refuse latest as a version');
+  assert.deepEqual(first.AllowedMethods, ['GET', 'HEAD']);
+  const policy = resources.LatestCachePolicy.Properties.CachePolicyConfig;
+  assert.equal(policy.MaxTTL, 60);
+  assert.equal(policy.ParametersInCacheKeyAndForwardedToOrigin.QueryStringsConfig.QueryStringBehavior, 'all');
+  // The api function reads the distribution's address from a parameter: naming the
+  // distribution (or the takedown workflow, whose function names it) would be a cycle.
+  const env = resources.ApiFunction.Properties.Environment.Variables;
+  assert.equal(JSON.stringify(env).includes('Distribution'), false);
+  assert.equal(JSON.stringify(env).includes('"Ref":"TakedownStateMachine"'), false);
+  assert.deepEqual(resources.DeliveryBaseUrlParameter.Properties.Value, { 'Fn::Sub': 'https://${Distribution.DomainName}' });
 });
 
 wiring('the tenant API\'s custom domain is optional and latency-routed per region', () => {

@@ -117,6 +117,7 @@ WORKFLOW_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/pixelfront-workflows-sfn"
 API_NAME = "api"
 API_KEY_TABLE = "pixelfront-api-keys"
 API_DELIVERY_BASE = "https://d111111abcdef8.cloudfront.net"
+DELIVERY_BASE_PARAMETER = "/pixelfront/delivery-base-url"
 FUNCTION_LOGICAL_IDS = {FUNCTION_NAME: "PrecomputeFunction", TRANSFORM_NAME: "TransformFunction",
                         TAKEDOWN_NAME: "TakedownFunction", API_NAME: "ApiFunction"}
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -1455,6 +1456,7 @@ class Harness:
         self._create_hash_table(POLICY_TABLE, "tenant")
         self.put_tenant_policy("#default", {})
         self._create_hash_table(API_KEY_TABLE, "kid")
+        self._moto_client("ssm").put_parameter(Name=DELIVERY_BASE_PARAMETER, Value=API_DELIVERY_BASE, Type="String")
 
     def _create_distribution(self) -> None:
         """A minimal distribution in moto with the derived bucket as its S3 origin; the takedown
@@ -1572,8 +1574,10 @@ class Harness:
             "TENANT_POLICY_TABLE": POLICY_TABLE,
             "API_KEY_TABLE": API_KEY_TABLE,
             "TAKEDOWN_STATE_MACHINE_ARN": self.workflow_arns.get(TAKEDOWN_MACHINE, ""),
-            "DELIVERY_BASE_URL": API_DELIVERY_BASE,
+            # read at start from SSM (moto), as template.yaml's DeliveryBaseUrlParameter
+            "DELIVERY_BASE_URL_PARAMETER": DELIVERY_BASE_PARAMETER,
             "AWS_ENDPOINT_URL_SFN": f"http://{HOST}:{self.moto_port}",
+            "AWS_ENDPOINT_URL_SSM": f"http://{HOST}:{self.moto_port}",
             "REPLICA_BUCKET": REPLICA,
             "REPLICA_REGION": REPLICA_REGION,
             "REPLICA_ENDPOINT_URL": f"http://{HOST}:{self.replica_proxy.port}",
@@ -1832,6 +1836,10 @@ class Harness:
 
     def sfn_client(self):
         return self._moto_client("stepfunctions")
+
+    def moto_client(self, service: str):
+        """A client of moto for `service` (e.g. `events`, `sqs`), as the harness's own key."""
+        return self._moto_client(service)
 
     def cloudfront_client(self, via_router: bool = False):
         """CloudFront in moto; via_router=True goes through the fault router like the functions."""

@@ -6,9 +6,11 @@
 //! to `Api::latest`. Every answer is JSON or short text.
 //!
 //! Environment: `MANIFEST_TABLE`, `TENANT_POLICY_TABLE`, `API_KEY_TABLE`, `AUDIT_TABLE`,
-//! `ORIGINALS_BUCKET`, `TAKEDOWN_STATE_MACHINE_ARN`, `DELIVERY_BASE_URL` (the distribution's
-//! address, prefix of variant URLs), optional `API_BASE_URL` (prefix of `status_url`s) and
-//! `UPLOAD_TTL_SECONDS` (default 900).
+//! `ORIGINALS_BUCKET`, `TAKEDOWN_STATE_MACHINE_ARN`, the distribution's address (prefix of
+//! variant URLs) as `DELIVERY_BASE_URL` or, read once at start, the SSM parameter named by
+//! `DELIVERY_BASE_URL_PARAMETER` (the template's way: the distribution routes `latest` to this
+//! API, so the function cannot name the distribution itself), optional `API_BASE_URL` (prefix
+//! of `status_url`s) and `UPLOAD_TTL_SECONDS` (default 900).
 
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use pixelfront_shared::api::aws::{DynamoApiKeys, S3UploadSigner, SfnTakedowns};
@@ -77,7 +79,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let audit_table = lambda::required_env("AUDIT_TABLE")?;
     let originals_bucket = lambda::required_env("ORIGINALS_BUCKET")?;
     let takedown_arn = lambda::required_env("TAKEDOWN_STATE_MACHINE_ARN")?;
-    let delivery_base_url = lambda::required_env("DELIVERY_BASE_URL")?;
     let api_base_url = lambda::optional_env("API_BASE_URL").unwrap_or_default();
     let upload_ttl_secs = match lambda::optional_env("UPLOAD_TTL_SECONDS") {
         Some(v) => v
@@ -89,6 +90,26 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
 
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let delivery_base_url = match lambda::optional_env("DELIVERY_BASE_URL") {
+        Some(url) => url,
+        None => {
+            let name = lambda::required_env("DELIVERY_BASE_URL_PARAMETER")?;
+            aws_sdk_ssm::Client::new(&sdk)
+                .get_parameter()
+                .name(&name)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "reading {name}: {}",
+                        aws_sdk_ssm::error::DisplayErrorContext(&e)
+                    )
+                })?
+                .parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| format!("parameter {name} has no value"))?
+        }
+    };
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let api: AwsApi = Api {
         manifest: DynamoManifest::new(dynamo.clone(), manifest_table),

@@ -283,3 +283,71 @@ fn the_local_stack_retries_a_render_as_the_state_machine_does() {
         Some(local.max_delay.as_secs())
     );
 }
+
+/// The precompute run's announcement tasks (EventBridge `putEvents`): each is tried once (no
+/// `Retry`), catches every error into the state it would have gone to anyway (a lost event
+/// never fails an upload), and the longest path, every Lambda task at its worst plus one
+/// announcement, still fits in the Express limit.
+#[test]
+fn asset_announcements_never_fail_an_upload_and_keep_the_express_budget() {
+    let asl: Value = serde_json::from_str(MACHINES[0].1).expect("ASL is JSON");
+    let states = asl["States"].as_object().expect("States");
+    let announcements: Vec<(&String, &Value)> = states
+        .iter()
+        .filter(|(_, s)| s["Resource"] == "arn:aws:states:::events:putEvents")
+        .collect();
+    let mut names: Vec<&str> = announcements.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "AnnounceFailed",
+            "AnnounceReady",
+            "AnnounceRecovered",
+            "AnnounceRejected"
+        ]
+    );
+    let mut longest = 0.0f64;
+    for (name, s) in &announcements {
+        assert!(s["Retry"].is_null(), "{name}: tried once");
+        let catch = &s["Catch"][0];
+        assert_eq!(
+            catch["ErrorEquals"],
+            serde_json::json!(["States.ALL"]),
+            "{name}"
+        );
+        assert_eq!(
+            catch["Next"], s["Next"],
+            "{name}: an error goes on as success does"
+        );
+        assert_eq!(s["Parameters"]["Entries"][0]["Source"], "pixelfront");
+        longest = longest.max(s["TimeoutSeconds"].as_f64().expect("TimeoutSeconds"));
+    }
+    // Every terminal state is reached only through an announcement (but a repeated event's).
+    for (name, s) in states {
+        if matches!(s["Type"].as_str(), Some("Succeed" | "Fail")) && name != "AlreadyDone" {
+            let from: Vec<&str> = announcements
+                .iter()
+                .filter(|(_, a)| a["Next"] == name.as_str())
+                .map(|(n, _)| n.as_str())
+                .collect();
+            assert!(
+                !from.is_empty(),
+                "{name} is reached without an announcement"
+            );
+        }
+    }
+    let mut lambda = Vec::new();
+    lambda_tasks(
+        &asl["States"],
+        "precompute",
+        true,
+        "precompute",
+        &mut lambda,
+    );
+    let worst: f64 = lambda.iter().map(worst_case_s).sum::<f64>() + longest;
+    assert!(
+        worst <= EXPRESS_LIMIT_S,
+        "precompute: worst case {worst} s with an announcement exceeds {EXPRESS_LIMIT_S} s"
+    );
+}
