@@ -341,3 +341,19 @@ fn a_signing_tenants_urls_are_signed_and_its_latest_alias_needs_a_signature() {
     assert_eq!(s.get("/img/acme/latest/a.png?w=320").status, 403);
     s.stop();
 }
+
+#[test]
+fn the_tenant_api_is_rate_limited_with_a_json_429() {
+    let data = data_dir("tenant-api-limited");
+    let acme = api_key(&data, "acme");
+    let s = Server::start(&data, &["--rate-limit", "3"]);
+    let assets = "/api/v1/tenants/acme/assets";
+    let answers: Vec<Resp> = (0..6).map(|_| call(&s, "GET", assets, &acme, "")).collect();
+    let limited = answers
+        .iter()
+        .find(|r| r.status == 429)
+        .expect("a 429 within 6 calls at 3 per 5 minutes");
+    assert_eq!(json(limited)["error"], "rate limited");
+    assert!(!limited.header("retry-after").is_empty());
+    s.stop();
+}

@@ -106,6 +106,20 @@ pub fn too_many(reason: &str, retry_after: Duration) -> Response {
     resp
 }
 
+/// [`too_many`] for a request to `path`: the tenant API's routes (`/api/`, `/uploads/`) answer
+/// their errors as JSON, `{"error": reason}`.
+fn too_many_for(path: &str, reason: &str, retry_after: Duration) -> Response {
+    let mut resp = too_many(reason, retry_after);
+    if path.starts_with("/api/") || path.starts_with("/uploads/") {
+        let mut json = json(429, &serde_json::json!({ "error": reason }));
+        if let Some(v) = resp.headers_mut().remove(header::RETRY_AFTER) {
+            json.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp = json;
+    }
+    resp
+}
+
 /// 401 with `WWW-Authenticate: Bearer`.
 pub fn unauthorized() -> Response {
     let mut resp = text(401, "admin token required");
@@ -162,12 +176,12 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     let is_admin = !is_image
         && match app.admin_credential(&parts.headers, ip) {
             Ok(c) => c == Credential::Admin,
-            Err(wait) => return too_many("too many wrong admin tokens", wait),
+            Err(wait) => return too_many_for(&path, "too many wrong admin tokens", wait),
         };
     // The operator's own calls (uploads, polling a manifest or a backfill) are not counted.
     if !is_admin && !is_image {
         if let Err(wait) = app.limit.check(ip) {
-            return too_many("rate limited", wait);
+            return too_many_for(&path, "rate limited", wait);
         }
     }
     let admin = || is_admin;
