@@ -237,9 +237,9 @@ wiring('behaviors: GET/HEAD, https, the function, cache and origin request polic
     },
   ];
   const def = distribution.DefaultCacheBehavior;
-  // [0] is the latest alias, to the tenant API (its own test below).
-  const short = distribution.CacheBehaviors[1];
-  assert.equal(distribution.CacheBehaviors.length, 2);
+  // [0] is the latest alias, [1] the tenant API, [2] the console (their own tests below).
+  const short = distribution.CacheBehaviors[3];
+  assert.equal(distribution.CacheBehaviors.length, 4);
   for (const b of [def, short]) {
     assert.equal(b.TargetOriginId, 'derived-then-transform');
     assert.equal(b.ViewerProtocolPolicy, 'redirect-to-https');
@@ -432,6 +432,42 @@ wiring('the distribution sends the latest alias to the tenant API, without the v
   assert.equal(JSON.stringify(env).includes('Distribution'), false);
   assert.equal(JSON.stringify(env).includes('"Ref":"TakedownStateMachine"'), false);
   assert.deepEqual(resources.DeliveryBaseUrlParameter.Properties.Value, { 'Fn::Sub': 'https://${Distribution.DomainName}' });
+});
+
+wiring('the web console: /api/* uncached to the tenant API, /console/* from a private bucket, uploads cross-origin', () => {
+  const config = resources.Distribution.Properties.DistributionConfig;
+  const [, api, console] = config.CacheBehaviors;
+  assert.equal(api.PathPattern, '/api/*');
+  assert.equal(api.TargetOriginId, 'api');
+  assert.equal(api.ViewerProtocolPolicy, 'https-only', 'keys never travel over http');
+  assert.equal(api.CachePolicyId, '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', 'CachingDisabled: Authorization may be forwarded');
+  assert.equal(api.OriginRequestPolicyId, 'b689b0a8-53d0-40ab-baf2-68738e2966ac');
+  for (const m of ['GET', 'POST', 'PATCH', 'DELETE']) assert.ok(api.AllowedMethods.includes(m), m);
+  assert.equal(api.FunctionAssociations, undefined);
+  assert.equal(console.PathPattern, '/console/*');
+  assert.equal(console.TargetOriginId, 'console');
+  assert.deepEqual(console.AllowedMethods, ['GET', 'HEAD']);
+  assert.deepEqual(console.ResponseHeadersPolicyId, { Ref: 'ConsoleResponseHeadersPolicy' });
+  const origin = config.Origins.find((o) => o.Id === 'console');
+  assert.deepEqual(origin.DomainName, { 'Fn::GetAtt': ['ConsoleBucket', 'RegionalDomainName'] });
+  assert.deepEqual(origin.S3OriginConfig, { OriginAccessIdentity: '' });
+  assert.ok(origin.OriginAccessControlId);
+  const bucket = resources.ConsoleBucket.Properties;
+  assert.deepEqual(Object.values(bucket.PublicAccessBlockConfiguration), [true, true, true, true]);
+  const read = resources.ConsoleBucketPolicy.Properties.PolicyDocument.Statement
+    .find((st) => st.Sid === 'AllowDistributionRead');
+  assert.deepEqual(read.Principal, { Service: 'cloudfront.amazonaws.com' });
+  assert.deepEqual(read.Action, 's3:GetObject');
+  assert.deepEqual(read.Condition.StringEquals['AWS:SourceArn'], arnOfDistribution);
+  const csp = resources.ConsoleResponseHeadersPolicy.Properties.ResponseHeadersPolicyConfig
+    .SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
+  const local = readFileSync(new URL('../../local/src/console.rs', import.meta.url), 'utf8');
+  const localCsp = local.match(/const CSP: &str = "([^;]*(?:;[^"]*)*)";/s)[1].replace(/\\\n\s*/g, '');
+  assert.equal(csp, localCsp, 'one policy on both stacks');
+  const [cors] = resources.OriginalsBucket.Properties.CorsConfiguration.CorsRules;
+  assert.deepEqual(cors.AllowedMethods, ['PUT'], 'the presigned upload only');
+  assert.deepEqual(resources.ApiFunction.Properties.Events.WhoAmI.Properties,
+    { Path: '/api/v1/whoami', Method: 'GET' });
 });
 
 wiring('the tenant API\'s custom domain is optional and latency-routed per region', () => {

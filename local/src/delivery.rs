@@ -1,7 +1,8 @@
 //! `GET`/`HEAD /img/…`: the rate limit, the edge's checks and the transformer's code
 //! (`Transformer::admit`, `Transformer::deliver`), the cache in front of the stored
 //! derivatives, and the shared HTTP mapping of the answer. `X-Cache: Hit|Miss` says whether
-//! the cache answered, as CloudFront's header does. The request is normalized on every answer,
+//! the cache answered, as CloudFront's header does; a miss that rendered says how long in
+//! `Server-Timing: render;dur={ms}`. The request is normalized on every answer,
 //! hits included, so `Vary: Accept` follows the request, not the cached derivative.
 
 use crate::cache::Served;
@@ -65,6 +66,12 @@ impl App {
         };
         resp.headers_mut()
             .insert("x-cache", HeaderValue::from_static(x_cache));
+        if outcome == Outcome::Miss && delivered.source != Source::Stored {
+            // This request waited for the render: its time, as the console's playground shows.
+            if let Ok(v) = HeaderValue::from_str(&format!("render;dur={}", delivered.render_ms)) {
+                resp.headers_mut().insert("server-timing", v);
+            }
+        }
         resp
     }
 

@@ -17,7 +17,9 @@
 //!   the local stores, with the in-process cache as the CDN ([`admin`], [`cdn`]);
 //! - backfill runs `Pipeline::backfill` over every ready version ([`backfill`]);
 //! - the tenant API (`/api/v1/tenants/…`, signed upload URLs, the `latest` alias) is the
-//!   shared `pixelfront_shared::api` over the same stores ([`api`], [`api_keys`]).
+//!   shared `pixelfront_shared::api` over the same stores ([`api`], [`api_keys`]);
+//! - the web console at `/console/`, a client of that API, embedded in the binary
+//!   ([`console`], with its tenant routes in [`tenant_admin`]).
 
 pub mod admin;
 pub mod api;
@@ -25,6 +27,7 @@ pub mod api_keys;
 pub mod backfill;
 pub mod cache;
 pub mod cdn;
+pub mod console;
 pub mod delivery;
 pub mod limit;
 pub mod lock;
@@ -32,6 +35,7 @@ pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod stack;
+pub mod tenant_admin;
 pub mod tenants;
 pub mod uploads;
 
@@ -94,6 +98,10 @@ pub struct LocalStackArgs {
     /// How long an upload URL of the tenant API works, seconds.
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     pub upload_ttl: u64,
+    /// Serve the web console from this folder instead of the copy built into the binary (for
+    /// editing it without a rebuild).
+    #[arg(long, env = "PIXELFRONT_CONSOLE_DIR", value_name = "DIR")]
+    pub console_dir: Option<PathBuf>,
     /// Upload every image of this folder as tenant `demo` at start-up, print a table of the
     /// manifests and the URLs to open, then serve.
     #[arg(long)]

@@ -42,6 +42,8 @@ pub struct App {
     pub stopping: AtomicBool,
     /// The tenant API over the same stores.
     pub api: crate::api::LocalApi,
+    /// The web console's files.
+    pub console: crate::console::Console,
 }
 
 /// An axum response from the shared mapping's.
@@ -190,6 +192,12 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
             app.latest(&parts, ip).await
         }
         (_, p) if p.starts_with("/img/") => app.image(&parts, ip).await,
+        (_, p) if crate::tenant_admin::is_tenant_route(p) => {
+            if !admin() {
+                return crate::tenant_admin::admin_required();
+            }
+            app.tenant_call(&method, p, body).await
+        }
         (_, p) if p.starts_with("/api/") => app.api_call(&parts, body).await,
         (&Method::PUT, p) if p.starts_with("/uploads/") => app.signed_upload(&parts, body).await,
         (&Method::PUT, p) if p.starts_with("/originals/") => {
@@ -242,7 +250,10 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
             );
             resp
         }
-        _ => text(404, "not found"),
+        (m, p) => match app.console.answer(m, p) {
+            Some(resp) => resp,
+            None => text(404, "not found"),
+        },
     };
     tracing::debug!(%method, path, status = resp.status().as_u16(), us = started.elapsed().as_micros() as u64, "request");
     resp
@@ -309,6 +320,9 @@ pub async fn serve(
         renders: AtomicUsize::new(0),
         backfills: Backfills::default(),
         stopping: AtomicBool::new(false),
+        console: crate::console::Console {
+            dir: args.console_dir.clone(),
+        },
     });
     app.resume_unfinished().await?;
     eprintln!(
@@ -323,6 +337,16 @@ pub async fn serve(
     }
     if let Some(dir) = &args.ingest {
         app.ingest(dir, &format!("http://{local}")).await?;
+    }
+    // A generated token rides in the fragment, which the browser never sends to a server; a
+    // token the operator chose is theirs to type.
+    let fragment = if generated_token {
+        format!("#token={}", stack.admin_token)
+    } else {
+        String::new()
+    };
+    eprintln!("pixelfront dev: console: http://{local}/console/{fragment}");
+    if args.ingest.is_some() {
         eprintln!("pixelfront dev: serving; Ctrl-C to stop");
     }
     let limits = ConnLimits {

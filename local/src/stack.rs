@@ -37,6 +37,8 @@ pub struct LocalStack {
     pub tenants: Arc<Tenants>,
     /// The admin token (uploads, takedown, audit, backfill).
     pub admin_token: String,
+    /// The data directory (`--data`).
+    pub data: std::path::PathBuf,
 }
 
 impl LocalStack {
@@ -90,6 +92,7 @@ impl LocalStack {
             manifest,
             tenants,
             admin_token,
+            data: args.data.clone(),
         })
     }
 

@@ -13,7 +13,7 @@
 use pixelfront_shared::sign::TenantPolicy;
 use pixelfront_shared::store::sqlite::blocking;
 use pixelfront_shared::store::{PolicyStore, StoreError};
-use pixelfront_shared::tenants::{effective, DEFAULT_KEY};
+use pixelfront_shared::tenants::{effective, Edit, DEFAULT_KEY};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -102,6 +102,46 @@ pub fn update<E: From<String>>(
     Ok(())
 }
 
+/// Why a tenant edit was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum EditFailure {
+    /// The edit is refused (no such tenant, a key id in use, …): the user's to fix.
+    #[error("{0}")]
+    Rejected(String),
+    /// The file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<String> for EditFailure {
+    fn from(message: String) -> Self {
+        EditFailure::Io(message)
+    }
+}
+
+/// Applies `edit` to entry `key` of the tenants file at `path` under its lock; returns the
+/// entry after it (`None`: removed). What `pixelfront tenant` and the console's tenant routes
+/// both do.
+pub fn apply_edit(
+    path: &Path,
+    key: &str,
+    edit: &Edit,
+) -> Result<Option<TenantPolicy>, EditFailure> {
+    let mut after = None;
+    update(path, |map| {
+        let next = edit
+            .apply(key, map.get(key))
+            .map_err(|e| EditFailure::Rejected(e.0))?;
+        match &next {
+            Some(p) => map.insert(key.to_string(), p.clone()),
+            None => map.remove(key),
+        };
+        after = next;
+        Ok::<_, EditFailure>(true)
+    })?;
+    Ok(after)
+}
+
 #[derive(Debug, Default)]
 struct Loaded {
     modified: Option<SystemTime>,
@@ -173,11 +213,28 @@ impl Tenants {
             added = true;
             Ok(true)
         })?;
+        self.forget();
+        Ok(added)
+    }
+
+    /// The tenants file as it is now (re-read when it changed).
+    pub fn map(&self) -> Result<Arc<TenantMap>, String> {
+        self.current()
+    }
+
+    /// [`apply_edit`] on this file; the next request reads the edit.
+    pub fn edit(&self, key: &str, edit: &Edit) -> Result<Option<TenantPolicy>, EditFailure> {
+        let after = apply_edit(&self.path, key, edit);
+        self.forget();
+        after
+    }
+
+    /// Makes the next lookup look at the file again.
+    fn forget(&self) {
         self.loaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .checked = None;
-        Ok(added)
     }
 }
 

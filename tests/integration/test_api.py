@@ -108,6 +108,10 @@ def test_a_tenant_key_uploads_through_a_presigned_url_and_finds_its_variants(sta
 
     assert call(stack, "GET", assets, None)[0] == 401
     assert call(stack, "GET", assets, "pfk_0123456789abcdef_" + "A" * 43)[0] == 401
+    # The console signs in with whoami (no admin token on AWS: operators use IAM).
+    status, _, who = call(stack, "GET", "/api/v1/whoami", key)
+    assert (status, who["caller"], who["tenant"]) == (200, "tenant", tenant), who
+    assert call(stack, "GET", "/api/v1/whoami", None)[0] == 401
     status, _, body = call(stack, "GET", assets, other)
     assert (status, body) == (403, {"error": "this API key is for another tenant"})
 

@@ -85,16 +85,9 @@ pub fn run(data: &Path, verb: Verb) -> Result<(), Failure> {
     let Some(change) = verb.edit()? else {
         return Ok(());
     };
-    tenants::update(&path, |map| {
-        let next = change
-            .edit
-            .apply(&change.key, map.get(&change.key))
-            .map_err(|e| Failure::rejected(e.0))?;
-        match next {
-            Some(p) => map.insert(change.key.clone(), p),
-            None => map.remove(&change.key),
-        };
-        Ok::<_, Failure>(true)
+    tenants::apply_edit(&path, &change.key, &change.edit).map_err(|e| match e {
+        tenants::EditFailure::Rejected(m) => Failure::rejected(m),
+        tenants::EditFailure::Io(m) => Failure::io(m),
     })?;
     change.report(&place);
     Ok(())

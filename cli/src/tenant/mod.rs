@@ -11,8 +11,8 @@ mod aws;
 mod local;
 
 use crate::Failure;
-use pixelfront_shared::sign::{random_token, TenantPolicy};
-use pixelfront_shared::tenants::{parse_on_demand, Edit, DEFAULT_KEY};
+use pixelfront_shared::sign::TenantPolicy;
+use pixelfront_shared::tenants::{new_signing_secret, parse_on_demand, Edit, DEFAULT_KEY};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -112,8 +112,7 @@ impl Verb {
                 let (secret, generated) = match secret {
                     Some(s) => (s.clone(), None),
                     None => {
-                        let token = || random_token().map_err(Failure::io);
-                        let s = format!("{}{}", token()?, token()?);
+                        let s = new_signing_secret().map_err(Failure::io)?;
                         (s.clone(), Some(s))
                     }
                 };

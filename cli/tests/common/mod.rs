@@ -235,3 +235,22 @@ pub fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
         .expect("encode");
     out
 }
+
+/// A JSON answer's body (the test fails naming the status and text when it is not JSON).
+pub fn json(r: &Resp) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{} {}", r.status, r.text()))
+}
+
+/// A JSON call with `Authorization: Bearer {key}` (an API key or the admin token).
+pub fn call(s: &Server, method: &str, target: &str, key: &str, body: &str) -> Resp {
+    let auth = format!("Bearer {key}");
+    s.request(
+        method,
+        target,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}

@@ -287,6 +287,9 @@ where
 
     async fn answer(&self, call: &ApiCall<'_>, now: u64) -> Result<HttpResponse, ApiError> {
         let not_found = || ApiError::NotFound("no such route".into());
+        if call.path == "/api/v1/whoami" {
+            return self.whoami(call).await;
+        }
         let rest = call
             .path
             .strip_prefix("/api/v1/tenants/")
@@ -325,6 +328,21 @@ where
             Route::Takedowns => self.request_takedown(tenant, &caller, call.body).await,
             Route::Takedown(id) => self.takedown_status(tenant, id).await,
         }
+    }
+
+    /// `GET /api/v1/whoami`: who the key is, `{"caller": "admin"}` or `{"caller": "tenant",
+    /// "tenant", "kid"}` (a console signs in with it).
+    async fn whoami(&self, call: &ApiCall<'_>) -> Result<HttpResponse, ApiError> {
+        if *call.method != Method::GET {
+            return Err(ApiError::MethodNotAllowed("GET"));
+        }
+        let view = match self.caller(call.authorization).await? {
+            Caller::Admin => serde_json::json!({ "caller": "admin" }),
+            Caller::Tenant { tenant, kid } => {
+                serde_json::json!({ "caller": "tenant", "tenant": tenant, "kid": kid })
+            }
+        };
+        Ok(mapping::json(200, &view))
     }
 
     /// `POST …/uploads`: 201 with a URL for one `PUT`.

@@ -5,7 +5,7 @@
 //! - only `GET` and `HEAD` are answered ([`method_not_allowed`]: 405 with `Allow`);
 //! - an image carries `Content-Type`, `Cache-Control`, the strong `ETag`, the asset's cache tag
 //!   as `x-amz-meta-cache-tag` (what S3 serves with the stored object, so one tag invalidation
-//!   purges both origins) and `x-pixelfront-source`;
+//!   purges both origins), `x-pixelfront-source` and the normalized key `x-pixelfront-key`;
 //! - an image whose format came from `Accept` (`fmt` absent or `auto`) says `Vary: Accept`, so a
 //!   shared cache downstream keeps one copy per `Accept` (docs/url-grammar.md); an explicit
 //!   `fmt` does not vary;
@@ -29,6 +29,10 @@ pub const CACHE_TAG_HEADER: &str = "x-amz-meta-cache-tag";
 
 /// Header naming where the image came from: `stored`, `rendered` or `rendered-replica`.
 pub const SOURCE_HEADER: &str = "x-pixelfront-source";
+
+/// Header naming the normalized object key of the derivative (`{tenant}/v{N}/{key}/{name}`),
+/// the cache key the edge derives from the request (the console's playground shows it).
+pub const KEY_HEADER: &str = "x-pixelfront-key";
 
 /// A response with a shared body.
 pub type HttpResponse = Response<Bytes>;
@@ -121,6 +125,9 @@ pub fn image(method: &Method, request: &HeaderMap, d: &Delivered, n: &Normalized
         h.insert(CACHE_TAG_HEADER, v);
     }
     h.insert(SOURCE_HEADER, HeaderValue::from_static(d.source.as_str()));
+    if let Ok(v) = HeaderValue::from_str(&n.derived_key()) {
+        h.insert(KEY_HEADER, v);
+    }
     if n.fmt_from_accept {
         h.insert(header::VARY, HeaderValue::from_static("Accept"));
     }

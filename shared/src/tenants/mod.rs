@@ -13,7 +13,7 @@
 pub mod sync;
 
 use crate::normalize::valid_tenant;
-use crate::sign::{valid_kid, OnDemand, TenantPolicy};
+use crate::sign::{random_token, valid_kid, OnDemand, RandomError, TenantPolicy};
 use std::num::NonZeroU32;
 
 /// Key of the default policy (tenants without an entry of their own). Tenant ids match
@@ -36,6 +36,12 @@ pub struct EditError(pub String);
 
 fn refuse<T>(msg: impl Into<String>) -> Result<T, EditError> {
     Err(EditError(msg.into()))
+}
+
+/// A new signing secret: 256 bits of OS randomness as 64 hex digits (what `key-add` stores
+/// when no secret is given).
+pub fn new_signing_secret() -> Result<String, RandomError> {
+    Ok(format!("{}{}", random_token()?, random_token()?))
 }
 
 /// One change to one policy entry: what each `pixelfront tenant` verb does, on either stack.
