@@ -4,7 +4,8 @@
 //!
 //!     node bench/edge-bench.mjs [--seconds N] [--json]
 //!
-//! Loads the real `edge/viewer-request.js` through `edge/harness.mjs` (a `node:vm` context with
+//! Loads the real `edge/viewer-request.js` (or, with `PIXELFRONT_EDGE_FUNCTION=edge/viewer-request.min.js`,
+//! the minified copy the template embeds) through `edge/harness.mjs` (a `node:vm` context with
 //! the fake KeyValueStore), builds a request mix from `tests/vectors/normalize.json` (accepted
 //! and rejected, open tenants: each tenant in the store as `{}`) and `tests/vectors/sign.json`
 //! (each case against a store holding its tenant's policy, clock frozen at the vectors' `now`),
@@ -18,7 +19,8 @@
 //! the same as one JSON object.
 
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs as parseCommandLine } from 'node:util';
 import { loadFunction, buildEvent, splitUri, FUNCTION_PATH } from '../edge/harness.mjs';
 
@@ -133,7 +135,7 @@ export async function bench({ seconds = 3 } = {}) {
   const bytes = readFileSync(FUNCTION_PATH).length;
   const groups = Object.fromEntries(GROUPS.map(([g]) => [g, summary(samples[g], mix[g].length)]));
   return {
-    file: { path: 'edge/viewer-request.js', bytes, limit: SIZE_LIMIT, percentOfLimit: Math.round((bytes / SIZE_LIMIT) * 1000) / 10 },
+    file: { path: relative(fileURLToPath(new URL('..', import.meta.url)), FUNCTION_PATH), bytes, limit: SIZE_LIMIT, percentOfLimit: Math.round((bytes / SIZE_LIMIT) * 1000) / 10 },
     node: process.version,
     seconds,
     warmupSeconds: warm / 1000,

@@ -2,8 +2,9 @@
 //! Embeds the CloudFront Functions into template.yaml.
 //!
 //! `AWS::CloudFront::Function` takes its code inline (`FunctionCode`, a string), so the
-//! template carries a verbatim copy of each function file (`edge/viewer-request.js`,
-//! `edge/viewer-response.js`) as a YAML literal block scalar between the marker comments
+//! template carries a verbatim copy of each function file (`edge/viewer-request.min.js`, the
+//! minified viewer-request function written by `edge/minify.mjs`, and `edge/viewer-response.js`)
+//! as a YAML literal block scalar between the marker comments
 //! `# BEGIN GENERATED <file name>` and `# END GENERATED <file name>`. The BEGIN line's
 //! indentation is the indentation of the `FunctionCode:` key; the code lines are indented two
 //! spaces deeper.
@@ -23,7 +24,7 @@ import { commandLine } from './args.mjs';
 /** The marker comments around the block of function file `name`: [BEGIN, END]. */
 export const markers = (name) => [`# BEGIN GENERATED ${name}`, `# END GENERATED ${name}`];
 export const [BEGIN, END] = markers('viewer-request.js');
-export const DEFAULT_FUNCTION = fileURLToPath(new URL('./viewer-request.js', import.meta.url));
+export const DEFAULT_FUNCTION = fileURLToPath(new URL('./viewer-request.min.js', import.meta.url));
 export const DEFAULT_RESPONSE_FUNCTION = fileURLToPath(new URL('./viewer-response.js', import.meta.url));
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL('../template.yaml', import.meta.url));
 

@@ -26,9 +26,19 @@
 import { readFileSync } from 'node:fs';
 import nodeCrypto from 'node:crypto';
 import vm from 'node:vm';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export const FUNCTION_PATH = fileURLToPath(new URL('./viewer-request.js', import.meta.url));
+/** The viewer-request function's readable source. */
+export const SOURCE_FUNCTION_PATH = fileURLToPath(new URL('./viewer-request.js', import.meta.url));
+/** Its minified copy, the code the template embeds (`edge/minify.mjs`). */
+export const MINIFIED_FUNCTION_PATH = fileURLToPath(new URL('./viewer-request.min.js', import.meta.url));
+/**
+ * The function file the tests run: the source, or the file `PIXELFRONT_EDGE_FUNCTION` names
+ * (CI runs the tests a second time on the minified copy).
+ */
+export const FUNCTION_PATH = process.env.PIXELFRONT_EDGE_FUNCTION
+  ? fileURLToPath(new URL(process.env.PIXELFRONT_EDGE_FUNCTION, pathToFileURL(`${process.cwd()}/`)))
+  : SOURCE_FUNCTION_PATH;
 export const RESPONSE_FUNCTION_PATH = fileURLToPath(new URL('./viewer-response.js', import.meta.url));
 
 const scripts = new Map();

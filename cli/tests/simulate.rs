@@ -221,6 +221,79 @@ fn log_replay_hand_computed() {
     assert!((f(&by_region["eu"]) - gb(30_512.0 + 3.0 * 41_250.0 + 120_000.0)).abs() < 0.01);
 }
 
+/// The sample log as CloudFront delivers logs: gzip-compressed (two members, split mid-file, as
+/// S3 concatenations make; named without `.gz`), in a folder with a second, plain part, and the
+/// same requests as standard logging v2's JSON records. Each replays exactly as the plain file.
+#[test]
+fn log_replay_reads_gzip_folders_and_json_records() {
+    let dir = std::env::temp_dir().join(format!("pixelfront-sim-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let text = std::fs::read_to_string(sample_log()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (head, tail) = lines.split_at(lines.len() / 2);
+    let gzip = |part: &[&str]| {
+        let mut child = Command::new("gzip")
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            input
+                .write_all(format!("{}\n", part.join("\n")).as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap().stdout
+    };
+    let mut two_members = gzip(head);
+    two_members.extend(gzip(tail));
+    std::fs::write(dir.join("logs/E2X.2026-11-24-10.a1b2c3d4"), &two_members).unwrap();
+
+    // JSON records: the #Fields names as keys, sc-bytes as a number.
+    let fields: Vec<&str> = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("#Fields: "))
+        .unwrap()
+        .split(' ')
+        .collect();
+    let json_lines: Vec<String> = lines
+        .iter()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let mut record = serde_json::Map::new();
+            for (name, value) in fields.iter().zip(l.split('\t')) {
+                let v = match (*name, value.parse::<u64>()) {
+                    ("sc-bytes", Ok(n)) => Value::from(n),
+                    _ => Value::from(value),
+                };
+                record.insert((*name).to_string(), v);
+            }
+            Value::Object(record).to_string()
+        })
+        .collect();
+    let json_log = dir.join("v2.json");
+    std::fs::write(&json_log, json_lines.join("\n") + "\n").unwrap();
+
+    let base = ["--accept-mix", "jpeg=1", "--daily-requests", "13000000"];
+    let run = |log: &Path| {
+        let mut args = vec!["--log", log.to_str().unwrap()];
+        args.extend_from_slice(&base);
+        json(&args)
+    };
+    let plain = run(&sample_log());
+    for (what, doc) in [
+        ("a folder of gzip members", run(&dir.join("logs"))),
+        ("v2 JSON records", run(&json_log)),
+    ] {
+        assert_eq!(doc["scenarios"], plain["scenarios"], "{what}");
+        assert_eq!(doc["settings"]["requests"], 13, "{what}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn log_replay_text_and_stdin() {
     let log = std::fs::read(sample_log()).unwrap();

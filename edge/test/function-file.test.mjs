@@ -1,5 +1,6 @@
-//! Guards on the function file itself: the CloudFront size limit, a runtime-2.0 module with a
-//! top-level async `handler`, the two imports the runtime offers (and the harness rewrites),
+//! Guards on the function file itself: the CloudFront size limit on the minified copy the
+//! template embeds (current with its source), a runtime-2.0 module with a top-level async
+//! `handler` (source and minified copy), the two imports the runtime offers (and the harness rewrites),
 //! none of the syntax the runtime cannot take, and the exact shape of the rewritten request
 //! and of the 400 response.
 
@@ -9,26 +10,39 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FUNCTION_PATH, runViewerRequest } from '../harness.mjs';
+import { MINIFIED_FUNCTION_PATH, SOURCE_FUNCTION_PATH, runViewerRequest } from '../harness.mjs';
+import { minifyFunction } from '../minify.mjs';
 
-const bytes = readFileSync(FUNCTION_PATH);
-const text = bytes.toString('utf8');
+// The structure checks read the source; the behaviour tests below run FUNCTION_PATH (the
+// source, or the minified copy under PIXELFRONT_EDGE_FUNCTION).
+const text = readFileSync(SOURCE_FUNCTION_PATH, 'utf8');
+const minified = readFileSync(MINIFIED_FUNCTION_PATH, 'utf8');
 // The code with comments removed (the file has no `//` inside strings or regexes).
 const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
 
-test('viewer-request.js is at most 10 KB (CloudFront Functions limit)', () => {
-  assert.ok(bytes.length <= 10240, `${bytes.length} bytes`);
+test('the minified copy the template embeds is at most 10 KB (CloudFront Functions limit)', () => {
+  const bytes = Buffer.byteLength(minified);
+  assert.ok(bytes <= 10240, `${bytes} bytes`);
 });
 
-test('parses as a runtime-2.0 module and defines async handler(event)', (t) => {
+test('the minified copy is the minified source (node edge/minify.mjs)', async () => {
+  assert.equal(minified, await minifyFunction(text), 'run node edge/minify.mjs');
+});
+
+test('source and minified copy parse as runtime-2.0 modules and define async handler', (t) => {
   // `node --check` on a .mjs copy parses the file as an ES module (imports are not resolved).
   const dir = mkdtempSync(join(tmpdir(), 'pixelfront-fn-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const copy = join(dir, 'viewer-request.mjs');
-  writeFileSync(copy, text);
-  const r = spawnSync(process.execPath, ['--check', copy], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+  for (const [name, body] of [['source', text], ['minified', minified]]) {
+    const copy = join(dir, `${name}.mjs`);
+    writeFileSync(copy, body);
+    const r = spawnSync(process.execPath, ['--check', copy], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+    assert.ok(body.startsWith("import cf from 'cloudfront';\nimport crypto from 'crypto';\n"), name);
+    assert.match(body, /(^|[;}\n])async function handler\(\w+\)\{?/m, name);
+  }
   assert.match(code, /^async function handler\(event\) \{$/m);
+  assert.doesNotMatch(minified, /[^\x09\x0a\x20-\x7e]/, 'ASCII only: the YAML block carries it verbatim');
 });
 
 test('the only imports are cloudfront and crypto, first in the file, default form', () => {

@@ -1,4 +1,5 @@
-//! template.yaml carries edge/viewer-request.js and edge/viewer-response.js verbatim
+//! template.yaml carries edge/viewer-request.min.js (the minified viewer-request function) and
+//! edge/viewer-response.js verbatim
 //! (`gen-template.mjs --check`), the check really fails on a changed function, the YAML block
 //! gives back the exact bytes (also for unusual line endings), and the edge part of the template
 //! is wired as designed: origin group failover, cache keys, TTLs (errors about the viewer's own

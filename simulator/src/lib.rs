@@ -27,6 +27,7 @@ pub mod args;
 pub mod cache;
 pub mod engine;
 pub mod log;
+pub mod log_files;
 pub mod plot;
 pub mod pricing;
 mod replay;

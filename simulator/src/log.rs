@@ -1,5 +1,7 @@
-//! Replay of a CloudFront standard access log (the legacy tab-separated format, also what
-//! standard logging v2 writes to S3 in its "W3C" output format).
+//! Replay of a CloudFront standard access log: the legacy tab-separated format, and what
+//! standard logging v2 writes to S3 in its "W3C" (`#Fields` header, then lines) and "JSON" (one
+//! object of field name → value per line) output formats. Plain or gzip files and folders of
+//! them are opened by [`crate::log_files`].
 //!
 //! A log file starts with `#Version: 1.0` and `#Fields: date time x-edge-location sc-bytes ...`
 //! and has one tab-separated line per request (space-separated lines are accepted too). Columns are found by name from the `#Fields`
@@ -38,7 +40,7 @@ const DEFAULT_FIELDS: &str = "date time x-edge-location sc-bytes c-ip cs-method 
     sc-range-start sc-range-end";
 
 /// Column positions of the fields the replay uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Columns {
     date: Option<usize>,
     edge: Option<usize>,
@@ -52,7 +54,10 @@ struct Columns {
 
 impl Columns {
     fn from_fields(fields: &str) -> Option<Columns> {
-        let names: Vec<&str> = fields.split_whitespace().collect();
+        Columns::from_names(&fields.split_whitespace().collect::<Vec<_>>())
+    }
+
+    fn from_names(names: &[&str]) -> Option<Columns> {
         let at = |n: &str| names.iter().position(|f| *f == n);
         Some(Columns {
             date: at("date"),
@@ -146,6 +151,9 @@ impl LogReader {
             return Ok(None);
         }
         self.stats.lines += 1;
+        if line.starts_with('{') {
+            return Ok(self.json_line(line));
+        }
         // Tab-separated (legacy); logging v2 can also write space-separated W3C lines.
         // CloudFront percent-encodes spaces inside fields, so either split is safe.
         let cols: Vec<&str> = if line.contains('\t') {
@@ -153,30 +161,62 @@ impl LogReader {
         } else {
             line.split(' ').filter(|c| !c.is_empty()).collect()
         };
-        let c = &self.columns;
+        Ok(self.request(&cols, self.columns))
+    }
+
+    /// One record of standard logging v2's JSON output: an object of field name → value (a
+    /// string, or a number), the same field names as `#Fields`. A line that is not such an
+    /// object, or has no `cs-uri-stem`, is counted malformed.
+    fn json_line(&mut self, line: &str) -> Option<Request> {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(line) else {
+            self.stats.malformed += 1;
+            return None;
+        };
+        let (names, values): (Vec<&str>, Vec<String>) = map
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "-".to_string(),
+                    other => other.to_string(),
+                };
+                (k.as_str(), v)
+            })
+            .unzip();
+        let Some(columns) = Columns::from_names(&names) else {
+            self.stats.malformed += 1;
+            return None;
+        };
+        let cols: Vec<&str> = values.iter().map(String::as_str).collect();
+        self.request(&cols, columns)
+    }
+
+    /// The request of one line's fields, read through `c`; `None` (counted) when it is
+    /// malformed or not a GET or HEAD.
+    fn request(&mut self, cols: &[&str], c: Columns) -> Option<Request> {
         let get = |i: Option<usize>| i.and_then(|i| cols.get(i).copied());
         let Some(stem) = cols.get(c.stem).copied() else {
             self.stats.malformed += 1;
-            return Ok(None);
+            return None;
         };
         let bytes = match get(c.bytes) {
             Some(b) => match b.parse::<u64>() {
                 Ok(b) => b,
                 Err(_) => {
                     self.stats.malformed += 1;
-                    return Ok(None);
+                    return None;
                 }
             },
             None if c.bytes.is_some() => {
                 self.stats.malformed += 1;
-                return Ok(None);
+                return None;
             }
             None => 0,
         };
         if let Some(method) = get(c.method) {
             if method != "GET" && method != "HEAD" {
                 self.stats.other_methods += 1;
-                return Ok(None);
+                return None;
             }
         }
         let query = match get(c.query) {
@@ -212,14 +252,14 @@ impl LogReader {
         ]);
         let pick = mix64(client ^ self.cfg.seed);
         let class = accept_class(pick, &self.cfg.accept_mix);
-        Ok(Some(Request {
+        Some(Request {
             path,
             query,
             accept: accept_header(class, pick >> 32),
             edge,
             region: self.edge_regions[edge],
             sizes: Sizes::Logged(bytes),
-        }))
+        })
     }
 
     fn alias(&self, query: &str) -> String {
@@ -536,5 +576,42 @@ mod tests {
         assert_eq!(region_of_airport("bom"), region_index("in"));
         assert_eq!(region_of_airport("GRU"), region_index("sa"));
         assert_eq!(region_of_airport("QQQ"), None);
+    }
+
+    #[test]
+    fn json_records_of_logging_v2_replay_as_their_tab_separated_twins() {
+        let tab = format!(
+            "{HEADER}{}\n",
+            line(
+                "IAD89-C1",
+                "1234",
+                "GET",
+                "/img/a/v1/k.jpg",
+                "width=300&fmt=webp"
+            )
+        );
+        let json = concat!(
+            r#"{"date":"2026-11-24","time":"10:00:00","x-edge-location":"IAD89-C1","sc-bytes":1234,"#,
+            r#""c-ip":"192.0.2.1","cs-method":"GET","cs-uri-stem":"/img/a/v1/k.jpg","#,
+            r#""cs(User-Agent)":"Mozilla/5.0","cs-uri-query":"width=300&fmt=webp"}"#,
+            "\n",
+            r#"{"date":"2026-11-24","cs-method":"POST","cs-uri-stem":"/img/a/v1/k.jpg"}"#,
+            "\n",
+            r#"{"date":"2026-11-24","sc-bytes":"12"}"#,
+            "\n",
+            r#"["not", "an", "object"]"#,
+            "\n{broken\n"
+        );
+        let (_, from_tab) = read_all(&tab);
+        let (r, from_json) = read_all(json);
+        assert_eq!(from_json.len(), 1);
+        assert_eq!(format!("{:?}", from_json[0]), format!("{:?}", from_tab[0]));
+        assert_eq!(from_json[0].query, "w=300&fmt=webp");
+        assert_eq!((r.stats.lines, r.stats.other_methods), (5, 1));
+        assert_eq!(
+            r.stats.malformed, 3,
+            "no cs-uri-stem, not an object, broken JSON"
+        );
+        assert_eq!(r.stats.last_date, "2026-11-24");
     }
 }

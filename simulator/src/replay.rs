@@ -11,7 +11,7 @@ use crate::workload::{self, Generator, Sizes, WorkloadConfig};
 use crate::{log, Error};
 use serde_json::json;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 /// Progress on stderr, only when it is a terminal.
 struct Progress {
@@ -261,18 +261,15 @@ pub(crate) fn replay_log(args: &SimulateArgs, common: &Common) -> Result<Replay,
     let progress = Progress::new("replaying", None);
     let mut seen: u64 = 0;
     let mut dates: HashSet<String> = HashSet::new();
-    for path in &args.log {
-        let name = path.display().to_string();
-        let input: Box<dyn BufRead> = if name == "-" {
-            Box::new(BufReader::new(std::io::stdin().lock()))
-        } else {
-            let file = std::fs::File::open(path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
-            Box::new(BufReader::new(file))
-        };
-        for line in input.lines() {
+    let inputs = crate::log_files::expand(&args.log)
+        .map_err(|(path, source)| Error::Read { path, source })?;
+    for input in &inputs {
+        let path = input.path();
+        let lines = input.open().map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for line in lines {
             let line = line.map_err(|source| Error::Read {
                 path: path.clone(),
                 source,
@@ -305,12 +302,17 @@ pub(crate) fn replay_log(args: &SimulateArgs, common: &Common) -> Result<Replay,
     let daily = args.daily_requests.unwrap_or(log_daily);
     let preamble = vec![
         format!(
-            "pixelfront simulate: CloudFront log replay ({})",
+            "pixelfront simulate: CloudFront log replay ({}{})",
             args.log
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if inputs.len() == args.log.len() {
+                String::new()
+            } else {
+                format!("; {} files", inputs.len())
+            }
         ),
         format!(
             "  {} lines: {} requests replayed ({} of warm-up), {} malformed, {} not GET/HEAD; {} path(s) mapped onto /img/log/v1/",

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.usefixtures("stack")
 SAMPLE = H.REPO_ROOT / "samples" / "Landscape_6.jpg"
 FORWARDED = "x-pixelfront-request"
 
+# The minified copy: the code the template embeds and CloudFront runs (edge/minify.mjs).
+EDGE_FUNCTION = "edge/viewer-request.min.js"
 _EDGE_RUNNER = """
 import { runViewerRequest, fakeKvs } from './edge/harness.mjs';
 const input = JSON.parse(process.argv[1]);
@@ -68,10 +70,12 @@ def sign(uri: str, kid: str, secret: str) -> tuple[str, str]:
 
 
 def at_edge(stack: H.Harness, path: str, query: str) -> dict:
-    """The real viewer-request function reading what the stand-in holds now."""
+    """The real viewer-request function (its minified copy, as deployed) reading what the stand-in
+    holds now."""
     payload = {"uri": path, "querystring": query, "kvs": stack.kvs.store_contents(), "headers": {}}
     out = subprocess.run(["node", "--input-type=module", "-e", _EDGE_RUNNER, json.dumps(payload)],
-                         cwd=H.REPO_ROOT, capture_output=True, text=True, timeout=60, check=True)
+                         cwd=H.REPO_ROOT, capture_output=True, text=True, timeout=60, check=True,
+                         env={**os.environ, "PIXELFRONT_EDGE_FUNCTION": EDGE_FUNCTION})
     return json.loads(out.stdout)
 
 

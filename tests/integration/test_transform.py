@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 pytestmark = pytest.mark.usefixtures("stack")
 
+# The minified copy: the code the template embeds and CloudFront runs (edge/minify.mjs).
+EDGE_FUNCTION = "edge/viewer-request.min.js"
 _EDGE_RUNNER = """
 import { runViewerRequest, fakeKvs } from './edge/harness.mjs';
 const input = JSON.parse(process.argv[1]);
@@ -40,10 +43,11 @@ process.stdout.write(JSON.stringify(await runViewerRequest(input)));
 
 
 def edge(uri: str, query: str = "", kvs: dict | None = None, **headers: str) -> dict:
-    """The real CloudFront Function (edge/viewer-request.js) on one viewer request."""
+    """The real CloudFront Function (its minified copy, as deployed) on one viewer request."""
     payload = {"uri": uri, "querystring": query, "kvs": kvs or {}, "headers": headers}
     out = subprocess.run(["node", "--input-type=module", "-e", _EDGE_RUNNER, json.dumps(payload)],
-                         cwd=H.REPO_ROOT, capture_output=True, text=True, timeout=60, check=True)
+                         cwd=H.REPO_ROOT, capture_output=True, text=True, timeout=60, check=True,
+                         env={**os.environ, "PIXELFRONT_EDGE_FUNCTION": EDGE_FUNCTION})
     return json.loads(out.stdout)
 
 
