@@ -4,8 +4,8 @@
 //!
 //!     node bench/edge-bench.mjs [--seconds N] [--json]
 //!
-//! Loads the real `edge/viewer-request.js` (or, with `PIXELFRONT_EDGE_FUNCTION=edge/viewer-request.min.js`,
-//! the minified copy the template embeds) through `edge/harness.mjs` (a `node:vm` context with
+//! Loads the real function, the minified copy the template embeds (`edge/viewer-request.min.js`;
+//! `PIXELFRONT_EDGE_FUNCTION=edge/viewer-request.js` for the source), through `edge/harness.mjs` (a `node:vm` context with
 //! the fake KeyValueStore), builds a request mix from `tests/vectors/normalize.json` (accepted
 //! and rejected, open tenants: each tenant in the store as `{}`) and `tests/vectors/sign.json`
 //! (each case against a store holding its tenant's policy, clock frozen at the vectors' `now`),
@@ -22,7 +22,11 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs as parseCommandLine } from 'node:util';
-import { loadFunction, buildEvent, splitUri, FUNCTION_PATH } from '../edge/harness.mjs';
+import { loadFunction, buildEvent, splitUri, FUNCTION_PATH, MINIFIED_FUNCTION_PATH } from '../edge/harness.mjs';
+
+// What CloudFront runs, the minified copy the template embeds, unless PIXELFRONT_EDGE_FUNCTION
+// names another file (`edge/viewer-request.js`, the source).
+const FILE = process.env.PIXELFRONT_EDGE_FUNCTION ? FUNCTION_PATH : MINIFIED_FUNCTION_PATH;
 
 export const SIZE_LIMIT = 10240;
 export const BUDGET_US = 1000; // CloudFront Functions: roughly 1 ms of compute per request
@@ -48,7 +52,7 @@ export function buildMix() {
     const m = /^\/img\/([a-z0-9][a-z0-9-]{0,62})\//.exec(c.path);
     if (m) tenants[m[1]] = '{}';
   }
-  const open = loadFunction(FUNCTION_PATH, { kvs: tenants });
+  const open = loadFunction(FILE, { kvs: tenants });
   const unsigned = norm.map((c) => ({
     fn: open,
     input: { uri: c.path, querystring: c.query, accept: c.accept },
@@ -60,7 +64,7 @@ export function buildMix() {
     const policy = JSON.stringify(c.tenant);
     const id = `${tenant} ${policy}`;
     if (!byPolicy.has(id)) {
-      byPolicy.set(id, loadFunction(FUNCTION_PATH, { kvs: { [tenant]: policy }, now: sign.now }));
+      byPolicy.set(id, loadFunction(FILE, { kvs: { [tenant]: policy }, now: sign.now }));
     }
     return {
       fn: byPolicy.get(id),
@@ -132,10 +136,10 @@ export async function bench({ seconds = 3 } = {}) {
   const slice = (seconds * 1000) / rounds / GROUPS.length;
   const samples = Object.fromEntries(GROUPS.map(([g]) => [g, []]));
   for (let r = 0; r < rounds; r++) for (const [g] of GROUPS) await runFor(mix[g], slice, samples[g]);
-  const bytes = readFileSync(FUNCTION_PATH).length;
+  const bytes = readFileSync(FILE).length;
   const groups = Object.fromEntries(GROUPS.map(([g]) => [g, summary(samples[g], mix[g].length)]));
   return {
-    file: { path: relative(fileURLToPath(new URL('..', import.meta.url)), FUNCTION_PATH), bytes, limit: SIZE_LIMIT, percentOfLimit: Math.round((bytes / SIZE_LIMIT) * 1000) / 10 },
+    file: { path: relative(fileURLToPath(new URL('..', import.meta.url)), FILE), bytes, limit: SIZE_LIMIT, percentOfLimit: Math.round((bytes / SIZE_LIMIT) * 1000) / 10 },
     node: process.version,
     seconds,
     warmupSeconds: warm / 1000,

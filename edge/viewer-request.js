@@ -61,6 +61,15 @@ function int(v, max, name) {
   return +v;
 }
 
+// dpr: 1-2 digits, optionally . and 1-3 digits, 1..10; up to the next of 1, 1.5, 2, 3 (in
+// halves: 2, 3, 4, 6), above 3: 3.
+function dpr(v) {
+  var m = /^([0-9]{1,2})(?:\.([0-9]{1,3}))?$/.exec(v);
+  var milli = m ? +m[1] * 1000 + +((m[2] || '') + '000').slice(0, 3) : 0;
+  if (milli < 1000 || milli > 10000) fail('bad dpr: expected a number 1..10 with at most 3 decimals');
+  return snap(milli, [1000, 1500, 2000, 3000]) / 500;
+}
+
 // Up to the next step; above the largest, the largest.
 function snap(n, steps) {
   for (var i = 0; i < steps.length; i++) if (steps[i] >= n) return steps[i];
@@ -85,7 +94,7 @@ function normalize(path, pairs, accept) {
     var seen = {}, order = [];
     pairs.forEach(function (p) {
       var k = lc(p[0]);
-      if (['fmt', 'h', 'q', 'w'].indexOf(k) < 0) return;
+      if (['dpr', 'fmt', 'h', 'q', 'w'].indexOf(k) < 0) return;
       if (seen[k]) seen[k].n++;
       else {
         seen[k] = { v: p[1], n: 1 };
@@ -95,7 +104,9 @@ function normalize(path, pairs, accept) {
     order.forEach(function (k) {
       if (seen[k].n > 1) fail('duplicate parameter ' + k);
     });
-    // Then the values: fmt, h, q, w. fmt=auto: avif, else webp, else jpeg.
+    // Then the values: dpr, fmt, h, q, w. dpr snaps up to 1, 1.5, 2 or 3 (in halves: d).
+    var d = seen.dpr ? dpr(seen.dpr.v) : 2;
+    // fmt=auto: avif, else webp, else jpeg.
     var f = seen.fmt ? lc(seen.fmt.v) : 'auto';
     var fmt = f === 'jpg' ? 'jpeg' : /^(jpeg|webp|avif|png)$/.test(f) ? f : '';
     if (f === 'auto') {
@@ -105,9 +116,10 @@ function normalize(path, pairs, accept) {
     }
     if (!fmt) fail('bad fmt: expected jpeg, jpg, webp, avif, png or auto');
     var max = POLICY.max_dimension_param, bp = POLICY.breakpoints;
-    var h = seen.h ? snap(int(seen.h.v, max, 'h'), bp) : 0;
+    // A dimension times the DPR, rounded up, then snapped: w=320&dpr=2 is w=640.
+    var h = seen.h ? snap(Math.ceil(int(seen.h.v, max, 'h') * d / 2), bp) : 0;
     var q = seen.q ? int(seen.q.v, 100, 'q') : 0;
-    var w = seen.w ? snap(int(seen.w.v, max, 'w'), bp) : 0;
+    var w = seen.w ? snap(Math.ceil(int(seen.w.v, max, 'w') * d / 2), bp) : 0;
     q = fmt === 'png' ? 0 : q ? snap(q, POLICY.quality_steps) : POLICY.default_quality[fmt];
     var parts = [w && 'w' + w, h && 'h' + h, q && 'q' + q].filter(Boolean);
     return {
@@ -122,9 +134,9 @@ function join(pairs) {
   return pairs.map(function (p) { return p[0] + '=' + p[1]; }).join('&');
 }
 
-// Pieces named w, h, fmt or q (any case), as sent, in order.
+// Pieces named w, h, fmt, q or dpr (any case), as sent, in order.
 function signedParams(pairs) {
-  return join(pairs.filter(function (p) { return /^(w|h|fmt|q)$/.test(lc(p[0])); }));
+  return join(pairs.filter(function (p) { return /^(w|h|fmt|q|dpr)$/.test(lc(p[0])); }));
 }
 
 // Unpadded base64url HMAC-SHA256, keyed with the secret's UTF-8 bytes.

@@ -51,6 +51,8 @@ export async function render(main, { params, signal }) {
     h: h('input', { id: 'pg-h', type: 'number', min: 1, max: 8192, inputmode: 'numeric' }),
     fmt: h('select', { id: 'pg-fmt' }, ['auto', 'webp', 'avif', 'jpeg', 'png'].map((f) => h('option', { value: f, text: f }))),
     q: h('input', { id: 'pg-q', type: 'range', min: 1, max: 100, value: 80 }),
+    dpr: h('select', { id: 'pg-dpr' }, h('option', { value: '', text: '(not set: 1)' }),
+      ['1', '1.5', '2', '3'].map((d) => h('option', { value: d, text: `${d}x` }))),
   };
   const qValue = h('output', { id: 'pg-q-value', for: 'pg-q', text: '80' });
   const query = h('input', { id: 'pg-query', type: 'text', spellcheck: 'false', autocomplete: 'off', value: 'w=640&q=80' });
@@ -75,6 +77,7 @@ export async function render(main, { params, signal }) {
         h('div', { class: 'two' }, field('Width (w)', controls.w), field('Height (h)', controls.h)),
         field('Format (fmt)', controls.fmt, 'auto is resolved from Accept; the playground sends what an <img> sends.'),
         h('div', { class: 'field' }, h('label', { for: 'pg-q' }, 'Quality (q): ', qValue), controls.q),
+        field('Device pixel ratio (dpr)', controls.dpr, 'Folded into w and h before snapping: w=320&dpr=2 is the w=640 object.'),
         field('Query', query, 'Mirrors the controls; edit it to send anything, e.g. w=abc or W=287&utm_source=x.')),
       h('div', { class: 'pg-output', 'aria-busy': 'false' },
         h('p', { class: 'pg-url' }, url, ' ', open),
@@ -170,6 +173,7 @@ export async function render(main, { params, signal }) {
     const f = get('fmt').toLowerCase().replace(/^jpg$/, 'jpeg');
     controls.fmt.value = ['webp', 'avif', 'jpeg', 'png'].includes(f) ? f : 'auto';
     if (num(get('q'), 100)) { controls.q.value = num(get('q'), 100); qValue.textContent = controls.q.value; }
+    controls.dpr.value = ['1', '1.5', '2', '3'].includes(get('dpr')) ? get('dpr') : '';
     schedule();
   });
   key.addEventListener('change', () => {

@@ -127,9 +127,11 @@ impl Normalized {
     }
 }
 
-/// Which parameter a value rejection is about.
+/// Which parameter a value rejection is about (in name order: the order values are checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Param {
+    /// Device pixel ratio (folded into `w` and `h`).
+    Dpr,
     /// Output format.
     Fmt,
     /// Height.
@@ -143,6 +145,7 @@ pub enum Param {
 impl Param {
     fn name(self) -> &'static str {
         match self {
+            Param::Dpr => "dpr",
             Param::Fmt => "fmt",
             Param::H => "h",
             Param::Q => "q",
@@ -152,6 +155,7 @@ impl Param {
 
     fn from_lower(name: &str) -> Option<Param> {
         match name {
+            "dpr" => Some(Param::Dpr),
             "fmt" => Some(Param::Fmt),
             "h" => Some(Param::H),
             "q" => Some(Param::Q),
@@ -195,6 +199,9 @@ impl fmt::Display for Reject {
                 f.write_str("bad fmt: expected jpeg, jpg, webp, avif, png or auto")
             }
             Reject::BadValue(Param::Q) => f.write_str("bad q: expected an integer 1..100"),
+            Reject::BadValue(Param::Dpr) => {
+                f.write_str("bad dpr: expected a number 1..10 with at most 3 decimals")
+            }
             Reject::BadValue(param) => write!(
                 f,
                 "bad {}: expected an integer 1..{}",
@@ -294,7 +301,7 @@ pub fn canonicalize_query(query: &str, accept: Option<&str>) -> Result<Canonical
 /// [`canonicalize_query`], and whether the format came from `Accept`.
 fn canonicalize(query: &str, accept: Option<&str>) -> Result<(Canonical, bool), Reject> {
     // Collect the allowlisted parameters; remember the first duplicate by first appearance.
-    let mut seen: [(Option<&str>, usize, usize); 4] = [(None, 0, usize::MAX); 4];
+    let mut seen: [(Option<&str>, usize, usize); 5] = [(None, 0, usize::MAX); 5];
     for (idx, piece) in query.split('&').filter(|p| !p.is_empty()).enumerate() {
         let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
         let Some(param) = Param::from_lower(&name.to_ascii_lowercase()) else {
@@ -313,11 +320,15 @@ fn canonicalize(query: &str, accept: Option<&str>) -> Result<(Canonical, bool), 
         .filter(|(_, s)| s.1 > 1)
         .min_by_key(|(_, s)| s.2)
     {
-        let param = [Param::Fmt, Param::H, Param::Q, Param::W][i];
+        let param = [Param::Dpr, Param::Fmt, Param::H, Param::Q, Param::W][i];
         return Err(Reject::Duplicate(param));
     }
-    let [fmt, h, q, w] = seen.map(|s| s.0);
+    let [dpr, fmt, h, q, w] = seen.map(|s| s.0);
     let policy = Policy::get();
+    let dpr_halves = dpr
+        .map(|v| parse_dpr(v).ok_or(Reject::BadValue(Param::Dpr)))
+        .transpose()?
+        .unwrap_or(2);
 
     let fmt_lower = fmt.map(str::to_ascii_lowercase);
     let fmt_from_accept = matches!(fmt_lower.as_deref(), None | Some("auto"));
@@ -329,10 +340,11 @@ fn canonicalize(query: &str, accept: Option<&str>) -> Result<(Canonical, bool), 
         Some("png") => Format::Png,
         Some(_) => return Err(Reject::BadValue(Param::Fmt)),
     };
+    // A dimension times the DPR (rounded up), then snapped: `w=320&dpr=2` is `w=640`.
     let dim = |v: Option<&str>, p: Param| -> Result<Option<u32>, Reject> {
         v.map(|v| {
             parse_int(v, policy.max_dimension_param)
-                .map(|px| policy.snap_dimension(px))
+                .map(|px| policy.snap_dimension(times_dpr(px, dpr_halves)))
                 .ok_or(Reject::BadValue(p))
         })
         .transpose()
@@ -351,6 +363,39 @@ fn canonicalize(query: &str, accept: Option<&str>) -> Result<(Canonical, bool), 
         None
     };
     Ok((Canonical { fmt, w, h, q }, fmt_from_accept))
+}
+
+/// The steps a `dpr` snaps up to, in halves: 1, 1.5, 2, 3.
+const DPR_STEPS_HALVES: [u32; 4] = [2, 3, 4, 6];
+
+/// `dpr`: 1-2 digits, optionally `.` and 1-3 digits, in `1..=10`; snapped up to the next of
+/// 1, 1.5, 2, 3 (above 3: 3). Answers the step in halves (`2` = 1x, `3` = 1.5x, …).
+fn parse_dpr(v: &str) -> Option<u32> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits =
+        |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(int, 2) || (v.contains('.') && !digits(frac, 3)) {
+        return None;
+    }
+    // Thousandths, exactly.
+    let frac_thousandths: u32 = format!("{frac:0<3}").parse().ok()?;
+    let milli = int.parse::<u32>().ok()? * 1000 + frac_thousandths;
+    if !(1000..=10_000).contains(&milli) {
+        return None;
+    }
+    let steps = DPR_STEPS_HALVES;
+    Some(
+        steps
+            .iter()
+            .copied()
+            .find(|&halves| halves * 500 >= milli)
+            .unwrap_or(steps[steps.len() - 1]),
+    )
+}
+
+/// `px` times a DPR given in halves, rounded up.
+fn times_dpr(px: u32, halves: u32) -> u32 {
+    (px * halves).div_ceil(2)
 }
 
 /// A decimal integer of ASCII digits (leading zeros allowed) in `1..=max`.
@@ -586,5 +631,37 @@ mod tests {
         assert_eq!(normalize_uri(&long, None), Err(Reject::KeyTooLong));
         let ok = format!("/img/acme/v1/{}", "a".repeat(512));
         assert!(normalize_uri(&ok, None).is_ok());
+    }
+
+    #[test]
+    fn dpr_parses_snaps_and_multiplies() {
+        for (v, halves) in [
+            ("1", Some(2)),
+            ("1.0", Some(2)),
+            ("01", Some(2)),
+            ("1.001", Some(3)),
+            ("1.5", Some(3)),
+            ("2", Some(4)),
+            ("2.625", Some(6)),
+            ("3", Some(6)),
+            ("10", Some(6)),
+            ("10.000", Some(6)),
+            ("0.999", None),
+            ("10.001", None),
+            ("2.", None),
+            (".5", None),
+            ("2.0001", None),
+            ("100", None),
+            ("+2", None),
+            ("", None),
+            ("two", None),
+        ] {
+            assert_eq!(parse_dpr(v), halves, "{v:?}");
+        }
+        assert_eq!(times_dpr(101, 3), 152, "151.5 rounds up");
+        assert_eq!(times_dpr(8192, 6), 24_576);
+        let n = normalize("/img/a/v1/k.jpg", "w=320&dpr=2&fmt=webp", None);
+        let same = normalize("/img/a/v1/k.jpg", "w=640&fmt=webp", None);
+        assert_eq!(n.map(|n| n.derived_key()), same.map(|n| n.derived_key()));
     }
 }

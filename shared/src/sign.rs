@@ -127,7 +127,10 @@ pub fn check_expiry(exp: u64, now: u64) -> Result<(), SignError> {
 
 fn is_signed_param(piece: &str) -> bool {
     let name = piece.split_once('=').map_or(piece, |(n, _)| n);
-    matches!(name.to_ascii_lowercase().as_str(), "w" | "h" | "fmt" | "q")
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "w" | "h" | "fmt" | "q" | "dpr"
+    )
 }
 
 /// Slot of a signature parameter: `exp` 0, `kid` 1, `sig` 2 (names exact, lower case).

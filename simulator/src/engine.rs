@@ -207,14 +207,14 @@ impl Engine {
     }
 }
 
-/// The query as a CloudFront cache policy allowlisting `w`, `h`, `fmt`, `q` keys it: only
-/// those names (matched exactly), values as sent, in the order sent.
+/// The query as a CloudFront cache policy allowlisting `w`, `h`, `fmt`, `q`, `dpr` keys it:
+/// only those names (matched exactly), values as sent, in the order sent.
 pub fn allowlisted(query: &str) -> String {
     query
         .split('&')
         .filter(|piece| {
             let name = piece.split_once('=').map_or(*piece, |(n, _)| n);
-            matches!(name, "w" | "h" | "fmt" | "q")
+            matches!(name, "w" | "h" | "fmt" | "q" | "dpr")
         })
         .collect::<Vec<_>>()
         .join("&")

@@ -1,7 +1,7 @@
 """The web console in headless Chromium, as a newcomer uses it (docs/console.md): open the
 address `pixelfront dev --ingest samples` printed and see the samples; upload a corpus photo
 through the file input and see its eight variants load; change the width in the playground and
-see the key and the image change, and a rejected request's reason; take the photo down and see
+see the key and the image change, fold a DPR into the width, and see a rejected request's reason; take the photo down and see
 it gone; the tenants and metrics pages; the gallery at 375 px; alt texts, labels and the
 keyboard. Each page's screenshot is saved (conftest.py). The tests run in file order and build
 on each other (the upload is what the later pages use)."""
@@ -141,6 +141,13 @@ def test_the_playground_shows_the_key_the_image_and_a_rejection(stack, browser, 
     assert one(browser, "#pg-bytes").text.strip() not in ("", "—")
     assert one(browser, "#pg-cache").text.strip() in ("Hit", "Miss")
     browser.save_screenshot(str(shots / "console-playground.png"))
+
+    # dpr folds into the width: w=320 at 2x is the w=640 object.
+    _set(browser, "#pg-w", 320)
+    Select(one(browser, "#pg-dpr")).select_by_value("2")
+    wait_for("w=320&dpr=2 to be the w640 object",
+             lambda: one(browser, "#pg-normalized").text.endswith("/w640-q80.webp"))
+    assert "dpr=2" in one(browser, "#pg-query").get_attribute("value")
 
     _set(browser, "#pg-query", "w=abc")
     error = wait_for("the rejection's reason",

@@ -5,7 +5,7 @@ hmac, as a third implementation of the scheme in docs/signing.md:
     string to sign = "PF1\n" + path + "\n" + signed params + "\n" + exp + "\n" + kid
     sig            = base64url, unpadded, of HMAC-SHA256(key = the secret's UTF-8 bytes)
 
-where `signed params` are the query pieces named w, h, fmt or q (any case), exactly as sent,
+where `signed params` are the query pieces named w, h, fmt, q or dpr (any case), exactly as sent,
 in the order sent, joined by '&'.
 
     python3 tests/vectors/gen_sign_vectors.py   # rewrites tests/vectors/sign.json
@@ -31,7 +31,7 @@ def signed_params(query: str) -> str:
         if not piece:
             continue
         name = piece.split("=", 1)[0]
-        if name.lower() in ("w", "h", "fmt", "q"):
+        if name.lower() in ("w", "h", "fmt", "q", "dpr"):
             keep.append(piece)
     return "&".join(keep)
 
@@ -62,6 +62,10 @@ cases = [
      None, "bad signature"),
     ("changed width", SIGNED, good.replace("w=300", "w=301"), None, "bad signature"),
     ("added allowlisted parameter", SIGNED, good + "&q=90", None, "bad signature"),
+    ("dpr is signed", SIGNED, url(P, "w=300&dpr=2&fmt=webp", NOW + 60, "k2026b", NEW), None, "ok"),
+    ("changed dpr", SIGNED, url(P, "w=300&dpr=2&fmt=webp", NOW + 60, "k2026b", NEW).replace("dpr=2", "dpr=3"),
+     None, "bad signature"),
+    ("added dpr", SIGNED, good + "&DPR=3", None, "bad signature"),
     ("other path (out of scope)", SIGNED, good.replace("red-shoe", "blue-shoe"), None, "bad signature"),
     ("other version (out of scope)", SIGNED, good.replace("/v3/", "/v4/"), None, "bad signature"),
     ("cross-tenant: acme's signature on globex's path", SIGNED, good.replace("/img/acme/", "/img/globex/"),
